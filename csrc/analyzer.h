@@ -1,0 +1,83 @@
+// Steps, labels and per-trace metrics, computed in the same native pass as
+// the scan. docs/metrics.md is the specification.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "scanner.h"
+
+namespace cotsieve {
+
+enum class StepMode : int { kParagraph = 0, kLine = 1, kSentence = 2, kMarker = 3 };
+
+struct Step {
+  uint64_t start, end;
+  int32_t label;   // a category index, or the category count for "progress"
+  uint32_t flags;  // bit c: a match of category c starts inside the step
+};
+
+struct AnswerInfo {
+  int64_t first_offset = -1;
+  uint64_t first_end = 0;
+  int64_t distinct = 0;
+};
+
+// Output columns, row-major where a metric has one value per category or
+// category pair. The caller owns the memory; row i is written only by the
+// thread that analyses text i.
+struct MetricColumns {
+  int64_t *n_bytes, *n_words, *n_steps, *longest_branch_run, *first_answer_offset, *n_distinct_answers;
+  int64_t *count, *steps;  // [n, C]
+  double *branch_step_ratio, *markers_per_1k_words, *repetition, *tail_after_first_answer;
+  double* transitions;  // [n, (C + 1)^2], row label a, column label b
+};
+
+struct AnalyzeScratch;
+
+class Analyzer {
+ public:
+  // `category_of[i]` is the category of pattern i of `markers`.
+  Analyzer(const Scanner& markers, std::vector<int32_t> category_of, int n_categories, int branch_category,
+           StepMode mode);
+  ~Analyzer();
+
+  int n_categories() const { return n_categories_; }
+
+  // Scans and analyses every text on `workers` threads.
+  void analyze(const std::vector<TextRef>& texts, int workers, const MetricColumns& out) const;
+
+  // Steps of every text; `visit(text, steps)` is called per text, possibly
+  // from several threads at once.
+  template <typename Visit>
+  void segment(const std::vector<TextRef>& texts, int workers, Visit&& visit) const;
+
+ private:
+  void steps_of(const TextRef& text, const std::vector<Match>& matches, AnalyzeScratch& s) const;
+  void write_metrics(size_t row, const TextRef& text, const std::vector<Match>& matches, AnalyzeScratch& s,
+                     const MetricColumns& out) const;
+  void run(const std::vector<TextRef>& texts, int workers,
+           const std::function<void(size_t, const TextRef&, const std::vector<Match>&, AnalyzeScratch&)>& each) const;
+  AnswerInfo answers_of(const TextRef& text, AnalyzeScratch& s) const;
+  double repetition_of(const TextRef& text, AnalyzeScratch& s) const;
+
+  const Scanner& markers_;
+  Scanner answer_phrases_;
+  std::vector<int32_t> category_of_;
+  int n_categories_;
+  int branch_category_;
+  StepMode mode_;
+};
+
+// Exposed for segment(): the steps last computed into a scratch.
+const std::vector<Step>& scratch_steps(const AnalyzeScratch& s);
+
+template <typename Visit>
+void Analyzer::segment(const std::vector<TextRef>& texts, int workers, Visit&& visit) const {
+  run(texts, workers, [&](size_t i, const TextRef& text, const std::vector<Match>& matches, AnalyzeScratch& s) {
+    steps_of(text, matches, s);
+    visit(i, scratch_steps(s));
+  });
+}
+
+}  // namespace cotsieve

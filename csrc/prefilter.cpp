@@ -1,0 +1,140 @@
+#include "prefilter.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <string>
+
+#include "bytes.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define COTSIEVE_HAVE_VBMI_KERNEL 1
+#include <immintrin.h>
+#endif
+
+namespace cotsieve {
+namespace {
+
+bool needs_word_start(const PatternSpec& p) {
+  return p.boundary_start && kBytes.word[static_cast<uint8_t>(p.bytes[0])];
+}
+
+std::string folded_prefix(const PatternSpec& p, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < std::min(n, p.bytes.size()); ++i) s.push_back(static_cast<char>(kBytes.fold[static_cast<uint8_t>(p.bytes[i])]));
+  return s;
+}
+
+}  // namespace
+
+bool Prefilter::available() {
+#ifdef COTSIEVE_HAVE_VBMI_KERNEL
+  return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
+#else
+  return false;
+#endif
+}
+
+Prefilter::Prefilter(const std::vector<PatternSpec>& patterns) {
+  std::memset(table_, 0, sizeof(table_));
+  // Neighbours in this order share prefixes and boundary needs, so a bucket
+  // of them accepts few bytes it would not accept anyway.
+  std::vector<size_t> order(patterns.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const auto &pa = patterns[a], &pb = patterns[b];
+    bool sa = pa.bytes.size() < kPositions, sb = pb.bytes.size() < kPositions;
+    if (needs_word_start(pa) != needs_word_start(pb)) return needs_word_start(pa);
+    if (sa != sb) return sb;
+    return folded_prefix(pa, kPositions) < folded_prefix(pb, kPositions);
+  });
+  const size_t n_buckets = std::min<size_t>(16, std::max<size_t>(1, patterns.size()));
+  bool all_need_word_start[16];
+  std::fill(all_need_word_start, all_need_word_start + 16, true);
+  for (size_t rank = 0; rank < order.size(); ++rank) {
+    const PatternSpec& p = patterns[order[rank]];
+    const size_t bucket = rank * n_buckets / order.size();
+    const int half = static_cast<int>(bucket / 8);
+    const uint8_t bit = static_cast<uint8_t>(1u << (bucket % 8));
+    all_need_word_start[bucket] &= needs_word_start(p);
+    for (int j = 0; j < kPositions; ++j) {
+      if (static_cast<size_t>(j) < p.bytes.size()) {
+        table_[half][j][kBytes.fold[static_cast<uint8_t>(p.bytes[j])] & 0x7f] |= bit;
+      } else {
+        for (auto& entry : table_[half][j]) entry |= bit;  // past the end: any byte
+      }
+    }
+  }
+  for (size_t b = 0; b < n_buckets; ++b)
+    if (all_need_word_start[b]) needs_word_start_[b / 8] |= static_cast<uint8_t>(1u << (b % 8));
+}
+
+#ifdef COTSIEVE_HAVE_VBMI_KERNEL
+
+namespace {
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) inline __m512i fold_upper(__m512i v) {
+  __mmask64 upper = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('A')), _mm512_set1_epi8(26));
+  return _mm512_mask_add_epi8(v, upper, v, _mm512_set1_epi8(0x20));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) inline __mmask64 word_bytes(__m512i v) {
+  __m512i f = fold_upper(v);
+  __mmask64 letter = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(f, _mm512_set1_epi8('a')), _mm512_set1_epi8(26));
+  __mmask64 digit = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8('0')), _mm512_set1_epi8(10));
+  return letter | digit | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('_'));
+}
+
+}  // namespace
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Prefilter::window_masks(
+    const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks) const {
+  // Tables and masks are loaded once for the whole run of windows.
+  __m512i lo[2][kPositions], hi[2][kPositions], keep[2];
+  for (int h = 0; h < 2; ++h) {
+    for (int j = 0; j < kPositions; ++j) {
+      lo[h][j] = _mm512_load_si512(table_[h][j]);
+      hi[h][j] = _mm512_load_si512(table_[h][j] + 64);
+    }
+    keep[h] = _mm512_set1_epi8(static_cast<char>(~needs_word_start_[h]));
+  }
+  // A window reads one byte before it and kPositions - 1 bytes past it.
+  constexpr uint64_t kSpan = kWindow + kPositions;
+  alignas(64) uint8_t padded[kSpan + 64];
+  for (size_t w = 0; w < count; ++w, pos += kWindow) {
+    const uint8_t* src;
+    if (pos >= 1 && pos + kSpan - 1 <= n) {
+      src = text + pos - 1;
+    } else {
+      std::memset(padded, 0, sizeof(padded));
+      padded[0] = pos >= 1 ? text[pos - 1] : ' ';
+      std::memcpy(padded + 1, text + pos, std::min<uint64_t>(n - pos, kSpan - 1));
+      src = padded;
+    }
+    __m512i acc0 = _mm512_set1_epi8(-1), acc1 = acc0;
+    for (int j = 0; j < kPositions; ++j) {
+      __m512i idx = fold_upper(_mm512_loadu_si512(src + 1 + j));
+      acc0 = _mm512_and_si512(acc0, _mm512_permutex2var_epi8(lo[0][j], idx, hi[0][j]));
+      acc1 = _mm512_and_si512(acc1, _mm512_permutex2var_epi8(lo[1][j], idx, hi[1][j]));
+    }
+    __mmask64 after_word = word_bytes(_mm512_loadu_si512(src));
+    acc0 = _mm512_mask_and_epi32(acc0, 0xffff, acc0, _mm512_mask_blend_epi8(after_word, _mm512_set1_epi8(-1), keep[0]));
+    acc1 = _mm512_mask_and_epi32(acc1, 0xffff, acc1, _mm512_mask_blend_epi8(after_word, _mm512_set1_epi8(-1), keep[1]));
+    __m512i any = _mm512_or_si512(acc0, acc1);
+    uint64_t mask = _mm512_test_epi8_mask(any, any);
+    if (n - pos < kWindow) mask &= (uint64_t(1) << (n - pos)) - 1;
+    masks[w] = mask;
+  }
+}
+
+#else
+
+void Prefilter::window_masks(const uint8_t*, uint64_t n, uint64_t pos, size_t count, uint64_t* masks) const {
+  // Not reached: available() is false. Accept every position, to stay exact.
+  for (size_t w = 0; w < count; ++w, pos += kWindow)
+    masks[w] = n - pos >= kWindow ? ~uint64_t(0) : (uint64_t(1) << (n - pos)) - 1;
+}
+
+#endif
+
+}  // namespace cotsieve

@@ -1,0 +1,41 @@
+// A SIMD prefilter that finds the few positions where a pattern may start.
+//
+// Each pattern goes to one of 16 buckets. For the first four bytes of the
+// patterns, a 128-entry table per position maps a (case-folded) text byte to
+// the buckets whose patterns accept that byte there; ANDing the four lookups
+// leaves the buckets that may match at each position. Buckets whose patterns
+// need a word boundary before them are also cleared wherever the previous
+// byte is a word byte. On English reasoning text this leaves roughly one
+// position in tens of bytes for the exact check, which walks the trie.
+//
+// The lookups use AVX-512 VBMI (vpermi2b); `available()` says whether this CPU
+// has it. The filter never misses a start: bytes >= 0x80 are looked up by
+// their low seven bits and every such alias is accepted, and positions past a
+// short pattern's end accept any byte.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "automaton.h"
+
+namespace cotsieve {
+
+class Prefilter {
+ public:
+  static constexpr int kWindow = 64;
+  static bool available();
+
+  explicit Prefilter(const std::vector<PatternSpec>& patterns);
+
+  // For each window w in [0, count): bit i of masks[w] is set if a pattern
+  // may start at pos + 64 * w + i. Windows must lie inside the text.
+  void window_masks(const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks) const;
+
+ private:
+  static constexpr int kPositions = 4;
+  alignas(64) uint8_t table_[2][kPositions][128];  // [bucket half][byte position][byte & 0x7f]
+  uint8_t needs_word_start_[2] = {0, 0};          // bucket bits, per half
+};
+
+}  // namespace cotsieve

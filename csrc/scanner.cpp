@@ -1,0 +1,413 @@
+#include "scanner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "bytes.h"
+#include "runs.h"
+
+namespace cotsieve {
+
+// Texts are cut into segments so that one thread can advance several of them
+// in lockstep: the loads of independent DFA walks overlap instead of waiting
+// on each other. A segment re-reads `max_pattern_length` bytes before its
+// start, which rebuilds the exact automaton state there.
+constexpr uint64_t kSegmentBytes = 16 * 1024;
+// A block is the unit of work handed to a thread; it stays in L2 between the
+// DFA walk and the per-text resolution that follows it.
+constexpr uint64_t kBlockBytes = 512 * 1024;
+constexpr size_t kBlockTexts = 2048;
+constexpr int kDefaultLanes = 4;
+
+struct Segment {
+  uint32_t text;  // index within the block
+  uint32_t lane;
+  uint64_t warm, begin, end;  // byte offsets in the text; hits count only past `begin`
+  size_t hit_begin, hit_end;  // range in the lane's hit list
+};
+
+struct Hit {
+  uint64_t end;
+  uint32_t state;
+};
+
+struct ScanScratch {
+  std::vector<Segment> segments;
+  std::vector<Hit> lane_hits[8];
+  std::vector<Match> candidates;
+  std::vector<Match> matches;
+};
+
+void ScanScratchDeleter::operator()(ScanScratch* s) const { delete s; }
+ScanScratchPtr make_scan_scratch() { return ScanScratchPtr(new ScanScratch); }
+
+namespace {
+
+// One DFA step for every lane; `K` is a compile-time constant so the lane
+// state lives in registers.
+template <int K>
+struct LaneWalker {
+  const uint32_t* table;
+  const uint8_t* byte_class;
+  uint32_t first_output;
+
+  const uint8_t* base[K];
+  const uint8_t* p[K];
+  const uint8_t* stop[K];
+  uint32_t state[K];
+  size_t seg[K];
+
+  // Lane state is copied into locals so the compiler can keep it in
+  // registers: the rare out-of-line hit recorder cannot alias it.
+  void run(size_t steps, std::vector<Hit>* hits) {
+    const uint8_t* at[K];
+    uint32_t s[K];
+    for (int k = 0; k < K; ++k) {
+      at[k] = p[k];
+      s[k] = state[k];
+    }
+    for (size_t i = 0; i < steps; ++i) {
+      for (int k = 0; k < K; ++k) {
+        s[k] = table[s[k] + byte_class[at[k][i]]];
+        if (__builtin_expect(s[k] >= first_output, 0)) record(hits[k], static_cast<uint64_t>(at[k] + i + 1 - base[k]), s[k]);
+      }
+    }
+    for (int k = 0; k < K; ++k) {
+      p[k] = at[k] + steps;
+      state[k] = s[k];
+    }
+  }
+
+  __attribute__((noinline)) static void record(std::vector<Hit>& hits, uint64_t end, uint32_t state) {
+    hits.push_back({end, state});
+  }
+};
+
+template <int K>
+void walk_segments(const Automaton& a, const TextRef* texts, std::vector<Segment>& segs,
+                   std::vector<Hit>* lane_hits) {
+  LaneWalker<K> w{a.table(), a.byte_class(), a.first_output_state(), {}, {}, {}, {}, {}};
+  size_t next = 0;
+  auto start = [&](int k) {
+    Segment& g = segs[next];
+    const uint8_t* base = texts[g.text].data;
+    g.lane = static_cast<uint32_t>(k);
+    g.hit_begin = lane_hits[k].size();
+    w.base[k] = base;
+    w.p[k] = base + g.warm;
+    w.stop[k] = base + g.end;
+    w.state[k] = a.root(g.warm > 0 && kBytes.word[base[g.warm - 1]]);
+    w.seg[k] = next++;
+  };
+  auto finish = [&](int k) { segs[w.seg[k]].hit_end = lane_hits[k].size(); };
+
+  if (segs.size() >= static_cast<size_t>(K)) {
+    for (int k = 0; k < K; ++k) start(k);
+    for (;;) {
+      size_t steps = std::numeric_limits<size_t>::max();
+      for (int k = 0; k < K; ++k) steps = std::min(steps, static_cast<size_t>(w.stop[k] - w.p[k]));
+      w.run(steps, lane_hits);
+      bool all_busy = true;
+      for (int k = 0; k < K; ++k) {
+        if (w.p[k] != w.stop[k]) continue;
+        finish(k);
+        if (next < segs.size()) {
+          start(k);
+        } else {
+          w.stop[k] = nullptr;  // lane drained
+          all_busy = false;
+        }
+      }
+      if (!all_busy) break;
+    }
+    // Drain the lanes still holding a segment one at a time.
+    for (int k = 0; k < K; ++k) {
+      if (w.stop[k] == nullptr) continue;
+      LaneWalker<1> one{w.table, w.byte_class, w.first_output, {w.base[k]}, {w.p[k]}, {w.stop[k]},
+                        {w.state[k]}, {w.seg[k]}};
+      one.run(static_cast<size_t>(w.stop[k] - w.p[k]), &lane_hits[k]);
+      finish(k);
+    }
+  }
+  // Too few segments left for lockstep: plain walk on lane 0.
+  while (next < segs.size()) {
+    LaneWalker<1> one{a.table(), a.byte_class(), a.first_output_state(), {}, {}, {}, {}, {}};
+    Segment& g = segs[next];
+    const uint8_t* base = texts[g.text].data;
+    g.lane = 0;
+    g.hit_begin = lane_hits[0].size();
+    one.base[0] = base;
+    one.p[0] = base + g.warm;
+    one.stop[0] = base + g.end;
+    one.state[0] = a.root(g.warm > 0 && kBytes.word[base[g.warm - 1]]);
+    one.run(g.end - g.warm, lane_hits);
+    g.hit_end = lane_hits[0].size();
+    ++next;
+  }
+}
+
+void walk(int lanes, const Automaton& a, const TextRef* texts, std::vector<Segment>& segs,
+          std::vector<Hit>* lane_hits) {
+  switch (lanes) {
+    case 1: return walk_segments<1>(a, texts, segs, lane_hits);
+    case 2: return walk_segments<2>(a, texts, segs, lane_hits);
+    case 8: return walk_segments<8>(a, texts, segs, lane_hits);
+    default: return walk_segments<4>(a, texts, segs, lane_hits);
+  }
+}
+
+// Leftmost-longest selection over the candidate occurrences of one text.
+// Candidates arrive in order of their end; every occurrence found later
+// starts after `end - max_len`, so candidates starting at or before that
+// bound can be settled without waiting for the rest of the text.
+class Resolver {
+ public:
+  Resolver(std::vector<Match>& candidates, std::vector<Match>& matches)
+      : candidates_(candidates), matches_(matches) {
+    candidates_.clear();
+    matches_.clear();
+  }
+
+  uint64_t cursor() const { return cursor_; }
+
+  void add(const Match& m) {
+    candidates_.push_back(m);
+  }
+
+  // Settles candidates that start at or before `limit`, when enough have
+  // piled up to make the sort worth it.
+  void maybe_settle(uint64_t limit) {
+    if (candidates_.size() < threshold_) return;
+    settle(limit);
+    threshold_ = std::max<size_t>(64, 2 * candidates_.size());
+  }
+
+  void settle(uint64_t limit) {
+    std::sort(candidates_.begin(), candidates_.end(), [](const Match& a, const Match& b) {
+      if (a.start != b.start) return a.start < b.start;
+      if (a.end != b.end) return a.end > b.end;
+      return a.pattern < b.pattern;
+    });
+    size_t i = 0;
+    for (; i < candidates_.size() && candidates_[i].start <= limit; ++i) {
+      const Match& c = candidates_[i];
+      if (c.start < cursor_) continue;
+      matches_.push_back(c);
+      cursor_ = c.end;
+    }
+    candidates_.erase(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+ private:
+  std::vector<Match>& candidates_;
+  std::vector<Match>& matches_;
+  uint64_t cursor_ = 0;
+  size_t threshold_ = 64;
+};
+
+}  // namespace
+
+// Beyond this many patterns the filter's buckets accept most bytes and the
+// DFA is the faster choice.
+constexpr size_t kPrefilterMaxPatterns = 512;
+
+namespace {
+std::vector<PatternSpec> checked(std::vector<PatternSpec> patterns) {
+  for (size_t i = 0; i < patterns.size(); ++i)
+    if (patterns[i].bytes.empty()) throw std::invalid_argument("pattern " + std::to_string(i) + " is empty");
+  return patterns;
+}
+}  // namespace
+
+Scanner::Scanner(std::vector<PatternSpec> patterns, Engine engine)
+    : patterns_(checked(std::move(patterns))), automaton_(patterns_) {
+  if (engine == Engine::kPrefilter && !Prefilter::available())
+    throw std::invalid_argument("the prefilter engine needs a CPU with AVX-512 VBMI");
+  bool use = engine == Engine::kPrefilter ||
+             (engine == Engine::kAuto && Prefilter::available() && !patterns_.empty() &&
+              patterns_.size() <= kPrefilterMaxPatterns);
+  if (use && !patterns_.empty()) prefilter_ = std::make_unique<Prefilter>(patterns_);
+}
+
+Scanner::~Scanner() = default;
+
+int Scanner::worker_count(int requested, size_t n_texts) {
+  int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n = requested > 0 ? requested : hw;
+  return static_cast<int>(std::max<size_t>(1, std::min<size_t>(n, std::max<size_t>(1, n_texts))));
+}
+
+bool Scanner::occurrence_ok(const uint8_t* t, uint64_t n, uint64_t start, const PatternSpec& p,
+                            RunCache* anchors) const {
+  const uint64_t len = p.bytes.size(), end = start + len;
+  if (p.case_sensitive && std::memcmp(t + start, p.bytes.data(), len) != 0) return false;
+  if (p.boundary_end && end < n && kBytes.word[static_cast<uint8_t>(p.bytes.back())] && kBytes.word[t[end]])
+    return false;
+  switch (p.anchor) {
+    case Anchor::Any: return true;
+    case Anchor::LineStart: return line_start_at(t, start, anchors[0]);
+    case Anchor::SentenceStart: return sentence_start_at(t, start, anchors[0], anchors[1]);
+  }
+  return false;
+}
+
+void Scanner::resolve_text(const TextRef& text, const Segment* segs, size_t n_segs,
+                           ScanScratch& scratch) const {
+  const uint8_t* t = text.data;
+  const uint64_t max_len = automaton_.max_pattern_length();
+  RunCache anchors[2];
+  Resolver resolver(scratch.candidates, scratch.matches);
+  for (size_t g = 0; g < n_segs; ++g) {
+    const Segment& seg = segs[g];
+    const std::vector<Hit>& hits = scratch.lane_hits[seg.lane];
+    for (size_t h = seg.hit_begin; h < seg.hit_end; ++h) {
+      const Hit& hit = hits[h];
+      if (hit.end <= seg.begin) continue;  // the previous segment owns it
+      for (const int32_t* it = automaton_.outputs_begin(hit.state); it != automaton_.outputs_end(hit.state); ++it) {
+        const uint64_t start = hit.end - patterns_[*it].bytes.size();
+        // Settled matches already cover this start; shorter outputs start later, so go on.
+        if (start < resolver.cursor()) continue;
+        if (occurrence_ok(t, text.size, start, patterns_[*it], anchors)) resolver.add({start, hit.end, *it});
+      }
+      if (hit.end >= max_len) resolver.maybe_settle(hit.end - max_len);
+    }
+  }
+  resolver.settle(std::numeric_limits<uint64_t>::max());
+}
+
+// The longest valid occurrence starting exactly at `start`: walk the trie
+// from the root and stop as soon as the automaton falls back to a shorter
+// state. Outputs are sorted longest first, so the patterns of length `depth`
+// (those that start at `start`) lead each list, lowest index first.
+bool Scanner::longest_at(const uint8_t* t, uint64_t n, uint64_t start, RunCache* anchors, Match& found) const {
+  const uint32_t* table = automaton_.table();
+  const uint8_t* byte_class = automaton_.byte_class();
+  uint32_t s = automaton_.root(start > 0 && kBytes.word[t[start - 1]]);
+  bool any = false;
+  for (uint64_t j = start; j < n; ++j) {
+    s = table[s + byte_class[t[j]]];
+    const uint32_t depth = automaton_.depth(s);
+    if (depth != j - start + 1) break;
+    if (s < automaton_.first_output_state()) continue;
+    for (const int32_t* it = automaton_.outputs_begin(s); it != automaton_.outputs_end(s); ++it) {
+      if (patterns_[*it].bytes.size() != depth) break;
+      if (occurrence_ok(t, n, start, patterns_[*it], anchors)) {
+        found = {start, j + 1, *it};
+        any = true;
+        break;
+      }
+    }
+  }
+  return any;
+}
+
+void Scanner::scan_text_prefiltered(const TextRef& text, ScanScratch& scratch) const {
+  const uint8_t* t = text.data;
+  const uint64_t n = text.size;
+  RunCache anchors[2];
+  std::vector<Match>& matches = scratch.matches;
+  matches.clear();
+  uint64_t cursor = 0;
+  Match found{};
+  constexpr size_t kBatch = 64;  // windows per filter call: 4 KiB of text
+  uint64_t masks[kBatch];
+  for (uint64_t pos = 0; pos < n; pos += kBatch * Prefilter::kWindow) {
+    const size_t count = std::min<uint64_t>(kBatch, (n - pos + Prefilter::kWindow - 1) / Prefilter::kWindow);
+    prefilter_->window_masks(t, n, pos, count, masks);
+    for (size_t w = 0; w < count; ++w) {
+      const uint64_t base = pos + w * Prefilter::kWindow;
+      for (uint64_t mask = masks[w]; mask != 0; mask &= mask - 1) {
+        const uint64_t start = base + static_cast<uint64_t>(__builtin_ctzll(mask));
+        if (start < cursor || !longest_at(t, n, start, anchors, found)) continue;
+        matches.push_back(found);
+        cursor = found.end;
+      }
+    }
+  }
+}
+
+void Scanner::scan_block(const TextRef* texts, size_t first, size_t last, int worker, int lanes,
+                         ScanScratch& scratch, const Visitor& visit) const {
+  if (prefilter_) {
+    for (size_t t = first; t < last; ++t) {
+      scan_text_prefiltered(texts[t], scratch);
+      visit(worker, t, scratch.matches);
+    }
+    return;
+  }
+  const uint64_t warmup = automaton_.max_pattern_length();
+  const uint64_t seg_bytes = std::max<uint64_t>(kSegmentBytes, 16 * warmup);
+  auto& segs = scratch.segments;
+  segs.clear();
+  for (auto& h : scratch.lane_hits) h.clear();
+  for (size_t t = first; t < last; ++t)
+    for (uint64_t b = 0; b < texts[t].size; b += seg_bytes)
+      segs.push_back({static_cast<uint32_t>(t - first), 0, b >= warmup ? b - warmup : 0, b,
+                      std::min(texts[t].size, b + seg_bytes), 0, 0});
+  if (!patterns_.empty()) walk(lanes, automaton_, texts + first, segs, scratch.lane_hits);
+
+  size_t g = 0;
+  for (size_t t = first; t < last; ++t) {
+    size_t g_end = g;
+    while (g_end < segs.size() && segs[g_end].text == t - first) ++g_end;
+    if (patterns_.empty()) {
+      scratch.matches.clear();
+    } else {
+      resolve_text(texts[t], segs.data() + g, g_end - g, scratch);
+    }
+    visit(worker, t, scratch.matches);
+    g = g_end;
+  }
+}
+
+void Scanner::find(const TextRef& text, ScanScratch& scratch, std::vector<Match>& out) const {
+  scan_block(&text, 0, 1, 0, kDefaultLanes, scratch, [&](int, size_t, const std::vector<Match>& found) { out = found; });
+}
+
+void Scanner::scan(const std::vector<TextRef>& texts, int workers, const Visitor& visit, int lanes) const {
+  if (lanes <= 0) lanes = kDefaultLanes;
+  std::vector<size_t> block_starts;
+  uint64_t bytes = 0;
+  size_t count = 0;
+  for (size_t t = 0; t < texts.size(); ++t) {
+    if (t == 0 || bytes >= kBlockBytes || count >= kBlockTexts) {
+      block_starts.push_back(t);
+      bytes = 0;
+      count = 0;
+    }
+    bytes += texts[t].size;
+    ++count;
+  }
+  block_starts.push_back(texts.size());
+  const size_t n_blocks = block_starts.size() - 1;
+  if (n_blocks == 0) return;
+
+  std::atomic<size_t> next_block{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto work = [&](int worker) {
+    try {
+      ScanScratch scratch;
+      for (size_t b; (b = next_block.fetch_add(1)) < n_blocks;)
+        scan_block(texts.data(), block_starts[b], block_starts[b + 1], worker, lanes, scratch, visit);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+      next_block.store(n_blocks);  // stop the other workers early
+    }
+  };
+  int n = std::min<int>(workers, static_cast<int>(n_blocks));
+  std::vector<std::thread> pool;
+  for (int w = 1; w < n; ++w) pool.emplace_back(work, w);
+  work(0);
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace cotsieve

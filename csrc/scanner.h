@@ -1,0 +1,91 @@
+// The scanner: finds leftmost-longest, non-overlapping matches of a compiled
+// pattern set in a batch of texts, on several threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "automaton.h"
+#include "prefilter.h"
+
+namespace cotsieve {
+
+struct TextRef {
+  const uint8_t* data;
+  uint64_t size;
+};
+
+struct Match {
+  uint64_t start;
+  uint64_t end;
+  int32_t pattern;
+};
+
+// Everything a worker thread reuses from block to block.
+struct ScanScratch;
+struct ScanScratchDeleter {
+  void operator()(ScanScratch* s) const;
+};
+using ScanScratchPtr = std::unique_ptr<ScanScratch, ScanScratchDeleter>;
+ScanScratchPtr make_scan_scratch();
+// A contiguous piece of one text, scanned by one lane.
+struct Segment;
+struct RunCache;
+
+// How matches are found; both give identical results.
+//  - kDfa walks every byte through the automaton, several texts in lockstep.
+//    It runs anywhere and its speed does not depend on the pattern set.
+//  - kPrefilter finds candidate starts with SIMD and checks only those by a
+//    trie walk. Much faster on marker-sized sets; needs AVX-512 VBMI.
+//  - kAuto takes kPrefilter when the CPU has it and the set is small enough
+//    for the filter to stay selective.
+enum class Engine : int { kAuto = 0, kDfa = 1, kPrefilter = 2 };
+
+class Scanner {
+ public:
+  // Throws std::invalid_argument for an empty pattern, or for kPrefilter on
+  // a CPU without it.
+  explicit Scanner(std::vector<PatternSpec> patterns, Engine engine = Engine::kAuto);
+  ~Scanner();
+
+  size_t pattern_count() const { return patterns_.size(); }
+  const PatternSpec& pattern(size_t i) const { return patterns_[i]; }
+  const Automaton& automaton() const { return automaton_; }
+  Engine engine() const { return prefilter_ ? Engine::kPrefilter : Engine::kDfa; }
+
+  // Called once per text, in increasing text order within a worker, with that
+  // text's matches in increasing start order. Calls for different texts may
+  // come from different threads at once.
+  using Visitor = std::function<void(int worker, size_t text, const std::vector<Match>& matches)>;
+
+  // Number of worker threads a scan of `n_texts` would use for `requested`
+  // (<= 0 means one per hardware thread).
+  static int worker_count(int requested, size_t n_texts);
+
+  // The scanner is immutable: any number of scans may run at once.
+  // `lanes` (1, 2, 4 or 8) sets how many segments one thread advances in
+  // lockstep; it exists so benchmarks can measure the choice.
+  void scan(const std::vector<TextRef>& texts, int workers, const Visitor& visit, int lanes = 0) const;
+
+  // Matches of one text, on the calling thread.
+  void find(const TextRef& text, ScanScratch& scratch, std::vector<Match>& out) const;
+
+ private:
+  void scan_block(const TextRef* texts, size_t first, size_t last, int worker, int lanes,
+                  ScanScratch& scratch, const Visitor& visit) const;
+  void resolve_text(const TextRef& text, const Segment* segs, size_t n_segs,
+                    ScanScratch& scratch) const;
+  void scan_text_prefiltered(const TextRef& text, ScanScratch& scratch) const;
+  bool longest_at(const uint8_t* t, uint64_t n, uint64_t start, RunCache* anchors, Match& found) const;
+  // Case, end boundary and anchor; the automaton already checked the rest.
+  bool occurrence_ok(const uint8_t* t, uint64_t n, uint64_t start, const PatternSpec& p, RunCache* anchors) const;
+
+  std::vector<PatternSpec> patterns_;
+  Automaton automaton_;
+  std::unique_ptr<Prefilter> prefilter_;
+};
+
+}  // namespace cotsieve
