@@ -1,0 +1,29 @@
+"""Shared test setup.
+
+Tests import the installed package, never the source tree, so they check what
+users get. Triton kernels run in the interpreter unless a GPU run is asked for.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+if os.environ.get("COTSIEVE_GPU_TESTS") != "1":
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+def shared_data_dir() -> Path:
+    """``../shared/data`` beside the repository, or ``$COTSIEVE_SHARED_DATA``."""
+    override = os.environ.get("COTSIEVE_SHARED_DATA")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real traces not available at {path}")
+    return path
