@@ -1,0 +1,111 @@
+"""Scanner and analyzer throughput against peers, measured in one run.
+
+Usage:
+    python benchmarks/bench_scan.py                 # real traces in ../shared/data
+    python benchmarks/bench_scan.py --sample        # the synthetic sample shipped with the package
+    python benchmarks/bench_scan.py --patterns nowait --repeat 5
+
+Prints one table: MB/s of UTF-8 text for cotsieve (each engine, one thread and
+all threads; count and analyze) and for each peer, plus each row's speed as a
+multiple of the slowest-to-fastest reference (``vs re``, ``vs hyperscan``).
+Peers slower than 50 MB/s run on a prefix of the corpus so the run stays short;
+throughput is per byte, so the rate is comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import cotsieve  # noqa: E402
+from peers import PEERS, real_traces, sample_traces  # noqa: E402
+
+SLOW_PEER_BYTES = 8 * 1024 * 1024
+
+
+def best_seconds(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def prefix(texts: list[bytes], limit: int) -> list[bytes]:
+    out, total = [], 0
+    for t in texts:
+        if total >= limit:
+            break
+        out.append(t)
+        total += len(t)
+    return out
+
+
+def measure(texts: list[bytes], patterns: str, repeat: int) -> list[tuple[str, float, int]]:
+    """Rows of (name, MB/s, bytes measured)."""
+    arrow = pa.array(texts, pa.large_binary())
+    nbytes = sum(map(len, texts))
+    threads = os.cpu_count() or 1
+    rows = []
+    engines = ["prefilter", "dfa"] if cotsieve.PatternSet.load(patterns).engine == "prefilter" else ["dfa"]
+    for engine in engines:
+        ps = cotsieve.PatternSet(cotsieve.PatternSet.load(patterns).patterns, engine=engine)
+        for n in sorted({1, threads}):
+            secs = best_seconds(lambda: ps.count(arrow, threads=n), repeat)
+            rows.append((f"cotsieve count ({engine}, {n} thread{'s' * (n > 1)})", nbytes / secs / 1e6, nbytes))
+    ps = cotsieve.PatternSet.load(patterns)
+    for n in sorted({1, threads}):
+        secs = best_seconds(lambda: cotsieve.analyze(arrow, ps, threads=n), repeat)
+        rows.append((f"cotsieve analyze ({ps.engine}, {n} thread{'s' * (n > 1)})", nbytes / secs / 1e6, nbytes))
+    for name, make in PEERS.items():
+        try:
+            scan = make(ps)
+        except ImportError as err:
+            print(f"skipping {name}: {err}", file=sys.stderr)
+            continue
+        probe = prefix(texts, 1024 * 1024)
+        rate = sum(map(len, probe)) / best_seconds(lambda: scan(probe), 1) / 1e6
+        subset = texts if rate >= 50 else prefix(texts, SLOW_PEER_BYTES)
+        size = sum(map(len, subset))
+        secs = best_seconds(lambda: scan(subset), repeat if rate >= 50 else 1)
+        rows.append((name, size / secs / 1e6, size))
+    return rows
+
+
+def print_table(rows: list[tuple[str, float, int]]) -> None:
+    ref = {name: rate for name, rate, _ in rows}
+    re_rate, hs_rate = ref.get("python re"), ref.get("hyperscan")
+    print(f"| engine | MB/s | vs re | vs hyperscan | MB measured |")
+    print("|---|---:|---:|---:|---:|")
+    for name, rate, size in rows:
+        vs_re = f"{rate / re_rate:.0f}×" if re_rate else "-"
+        vs_hs = f"{rate / hs_rate:.2f}×" if hs_rate else "-"
+        print(f"| {name} | {rate:,.0f} | {vs_re} | {vs_hs} | {size / 1e6:.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sample", action="store_true", help="use the shipped synthetic sample corpus")
+    parser.add_argument("--patterns", default="default", help="shipped pattern set name or TOML path")
+    parser.add_argument("--repeat", type=int, default=3, help="timed repetitions; the best is kept")
+    args = parser.parse_args()
+    texts = sample_traces() if args.sample else real_traces()
+    if not texts:
+        sys.exit("no traces found (is ../shared/data present? try --sample)")
+    print(f"{len(texts):,} traces, {sum(map(len, texts)) / 1e6:.1f} MB, pattern set {args.patterns!r}, "
+          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+          f"prefilter available: {cotsieve._core.prefilter_available()}")
+    print_table(measure(texts, args.patterns, args.repeat))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Both engines on texts long enough to reach every code path.
+
+Hypothesis texts are short, so they never reach the DFA's lockstep lanes,
+its 16 KiB segments (each re-read from a warm-up before its start), or the
+prefilter's full 64-byte windows far from a text's ends. These tests build
+long texts whose matches straddle those seams and compare with the reference.
+"""
+
+import random
+
+import pytest
+
+from reference import RefPattern, ref_matches
+from scanner_helpers import build_set, engine_spans, engines
+
+PATTERNS = [
+    RefPattern(b"wait", "backtrack", "insensitive", "word", "any"),
+    RefPattern(b"but wait", "backtrack", "insensitive", "word", "any"),
+    RefPattern(b"alternatively", "branch", "insensitive", "word", "sentence_start"),
+    RefPattern(b"Another", "branch", "sensitive", "word", "any"),
+    RefPattern(b"hmm", "hesitate", "insensitive", "none", "any"),
+    RefPattern("等等".encode(), "backtrack", "insensitive", "word", "any"),
+    RefPattern(b"let me check", "verify", "insensitive", "word", "line_start"),
+    RefPattern(b"x" * 40, "verify", "insensitive", "none", "any"),
+]
+FRAGMENTS = [b"wait", b"But wait", b"Alternatively", b"another", b"Another", b"hmmm", "等等".encode(),
+             b"let me check", b"- Let me check", b"x" * 45, b". ", b"\n", b"\n\n", b"  ", b"awaited",
+             b"the", b"value", b"\xff", b"\x00", b"42", b":", b"_"]
+
+
+def long_text(seed: int, size: int) -> bytes:
+    rng = random.Random(seed)
+    parts, total = [], 0
+    while total < size:
+        piece = rng.choice(FRAGMENTS) + rng.choice([b" ", b"", b"\n"])
+        parts.append(piece)
+        total += len(piece)
+    return b"".join(parts)
+
+
+@pytest.fixture(scope="module")
+def texts():
+    # Sizes around multiples of 16 KiB and 64 bytes, plus many short ones so
+    # the lanes refill mid-run.
+    sizes = [16 * 1024 - 3, 16 * 1024 + 5, 3 * 16 * 1024 + 17, 200_000, 64, 65, 127, 1]
+    sizes += [random.Random(i).randint(0, 5000) for i in range(40)]
+    return [long_text(i, n) for i, n in enumerate(sizes)]
+
+
+@pytest.mark.parametrize("engine", engines())
+def test_long_texts_equal_reference(engine, texts):
+    table = build_set(PATTERNS, engine=engine).matches(texts)
+    expected = [[(s, e, i) for s, e, i in ref_matches(t, PATTERNS)] for t in texts]
+    assert engine_spans(table, len(texts)) == expected
+
+
+def test_dfa_lane_counts_agree(texts):
+    from cotsieve._texts import as_text_batch
+
+    ps = build_set(PATTERNS, engine="dfa")
+    batch = as_text_batch(texts)
+    baseline = ps._scanner.count(batch, 1, 1)
+    for lanes in (2, 4, 8):
+        for threads in (1, 3):
+            assert (ps._scanner.count(batch, threads, lanes) == baseline).all()
