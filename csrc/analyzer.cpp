@@ -9,11 +9,8 @@
 #include <string>
 
 #include "bytes.h"
+#include "layout.h"
 #include "runs.h"
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace cotsieve {
 
@@ -26,11 +23,9 @@ struct Span {
   uint64_t start, end;
 };
 
-// Where the lines and sentences of a text are, from one vector pass.
-struct Layout {
-  std::vector<uint64_t> newlines;       // offsets of LF
-  std::vector<uint64_t> sentence_ends;  // offset just past a . ! ? followed by whitespace or the end
-  uint64_t words = 0;
+struct Line {
+  uint64_t start, end;  // trimmed, never empty
+  bool opens_paragraph;  // a blank line, or the text start, comes before it
 };
 
 // Open-addressing set of 64-bit unit hashes, reused from text to text.
@@ -61,13 +56,10 @@ class HashSet {
 };
 
 struct AnalyzeScratch {
-  ScanScratchPtr answer_scan = make_scan_scratch();
-  std::vector<Match> answer_matches;
   std::vector<double> transitions;
   Layout layout;
-  std::vector<Span> lines;  // non-blank lines, trimmed
-  std::vector<bool> blank_before;
-  std::vector<Span> units;  // sentence pieces
+  std::vector<Line> lines;  // non-blank lines
+  uint64_t unit_bytes = 0, repeated_bytes = 0;  // for repetition
   std::vector<Step> steps;
   std::vector<uint64_t> answer_hashes;
   HashSet seen_units;
@@ -77,63 +69,34 @@ const std::vector<Step>& scratch_steps(const AnalyzeScratch& s) { return s.steps
 
 namespace {
 
+uint64_t mix(uint64_t h, uint64_t chunk) {
+  h ^= chunk * 0x87c37b91114253d5ull;
+  return ((h << 31) | (h >> 33)) * 0x4cf5ad432745937full;
+}
+
+// A 64-bit hash of a byte string. Four independent lanes keep the
+// multipliers busy on long sentences.
 uint64_t hash_bytes(const uint8_t* p, uint64_t n) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xff51afd7ed558ccdull);
+  uint64_t lane[4] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull, n};
   uint64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int k = 0; k < 4; ++k) {
+      uint64_t chunk;
+      std::memcpy(&chunk, p + i + 8 * k, 8);
+      lane[k] = mix(lane[k], chunk);
+    }
+  uint64_t h = mix(mix(mix(lane[0], lane[1]), lane[2]), lane[3]);
   for (; i + 8 <= n; i += 8) {
     uint64_t chunk;
     std::memcpy(&chunk, p + i, 8);
-    h = (h ^ (chunk * 0x87c37b91114253d5ull));
-    h = ((h << 31) | (h >> 33)) * 0x4cf5ad432745937full;
+    h = mix(h, chunk);
   }
   uint64_t tail = 0;
   std::memcpy(&tail, p + i, n - i);
-  h ^= tail * 0x87c37b91114253d5ull;
+  h = mix(h, tail);
   h ^= h >> 33;
   h *= 0xc4ceb9fe1a85ec53ull;
   return h ^ (h >> 29);
-}
-
-void note_terminators(const uint8_t* t, uint64_t n, uint64_t base, uint32_t mask, Layout& out) {
-  for (; mask != 0; mask &= mask - 1) {
-    uint64_t p = base + static_cast<uint64_t>(__builtin_ctz(mask));
-    if (p + 1 == n || kBytes.whitespace[t[p + 1]]) out.sentence_ends.push_back(p + 1);
-  }
-}
-
-void compute_layout(const uint8_t* t, uint64_t n, Layout& out) {
-  out.newlines.clear();
-  out.sentence_ends.clear();
-  out.words = 0;
-  bool prev_space = true;
-  uint64_t i = 0;
-#if defined(__SSE2__)
-  const __m128i lf = _mm_set1_epi8('\n'), sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'),
-                cr = _mm_set1_epi8('\r'), dot = _mm_set1_epi8('.'), bang = _mm_set1_epi8('!'),
-                ask = _mm_set1_epi8('?');
-  for (; i + 16 <= n; i += 16) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(t + i));
-    __m128i nl = _mm_cmpeq_epi8(v, lf);
-    __m128i space = _mm_or_si128(_mm_or_si128(nl, _mm_cmpeq_epi8(v, sp)),
-                                 _mm_or_si128(_mm_cmpeq_epi8(v, tab), _mm_cmpeq_epi8(v, cr)));
-    __m128i term = _mm_or_si128(_mm_cmpeq_epi8(v, dot), _mm_or_si128(_mm_cmpeq_epi8(v, bang), _mm_cmpeq_epi8(v, ask)));
-    uint32_t space_mask = static_cast<uint32_t>(_mm_movemask_epi8(space));
-    uint32_t word_starts = ~space_mask & ((space_mask << 1) | (prev_space ? 1u : 0u)) & 0xffffu;
-    out.words += static_cast<uint64_t>(__builtin_popcount(word_starts));
-    prev_space = (space_mask >> 15) & 1u;
-    for (uint32_t m = static_cast<uint32_t>(_mm_movemask_epi8(nl)); m != 0; m &= m - 1)
-      out.newlines.push_back(i + static_cast<uint64_t>(__builtin_ctz(m)));
-    note_terminators(t, n, i, static_cast<uint32_t>(_mm_movemask_epi8(term)), out);
-  }
-#endif
-  for (; i < n; ++i) {
-    uint8_t c = t[i];
-    bool space = kBytes.whitespace[c];
-    if (!space && prev_space) ++out.words;
-    prev_space = space;
-    if (c == '\n') out.newlines.push_back(i);
-    if (c == '.' || c == '!' || c == '?') note_terminators(t, n, i, 1u, out);
-  }
 }
 
 // Trims whitespace off both ends; an all-whitespace span becomes empty.
@@ -143,51 +106,49 @@ Span trim(const uint8_t* t, Span s) {
   return s;
 }
 
-// Non-blank lines, trimmed, and whether a blank line (or the text start)
-// comes before each.
-void collect_lines(const uint8_t* t, uint64_t n, const Layout& layout, std::vector<Span>& lines,
-                   std::vector<bool>& blank_before) {
+// Non-blank lines, trimmed, and whether each opens a paragraph.
+void collect_lines(const uint8_t* t, uint64_t n, const Layout& layout, std::vector<Line>& lines) {
   lines.clear();
-  blank_before.clear();
+  lines.reserve(layout.newlines.size() + 1);
   bool gap = true;
   uint64_t start = 0;
   for (size_t k = 0; k <= layout.newlines.size(); ++k) {
-    uint64_t end = k < layout.newlines.size() ? layout.newlines[k] : n;
-    Span s = trim(t, {start, end});
+    const uint64_t end = k < layout.newlines.size() ? layout.newlines[k] : n;
+    const Span s = trim(t, {start, end});
     if (s.start == s.end) {
       gap = true;
     } else {
-      lines.push_back(s);
-      blank_before.push_back(gap);
+      lines.push_back({s.start, s.end, gap});
       gap = false;
     }
     start = end + 1;
   }
 }
 
-// Lines cut after each sentence end inside them.
-void collect_units(const uint8_t* t, const std::vector<Span>& lines, const Layout& layout, std::vector<Span>& units) {
-  units.clear();
-  auto end_it = layout.sentence_ends.begin();
-  for (const Span& line : lines) {
+// Calls `each(piece)` for every line cut after each sentence end inside it.
+template <typename Each>
+void for_each_unit(const uint8_t* t, const std::vector<Line>& lines, const Layout& layout, Each&& each) {
+  const auto& ends = layout.sentence_ends;
+  size_t e = 0;
+  for (const Line& line : lines) {
     uint64_t start = line.start;
-    end_it = std::lower_bound(end_it, layout.sentence_ends.end(), line.start + 1);
-    for (; end_it != layout.sentence_ends.end() && *end_it < line.end; ++end_it) {
-      Span piece = trim(t, {start, *end_it});
-      if (piece.start < piece.end) units.push_back(piece);
-      start = *end_it;
+    while (e < ends.size() && ends[e] <= line.start) ++e;
+    for (; e < ends.size() && ends[e] < line.end; ++e) {
+      const Span piece = trim(t, {start, ends[e]});
+      if (piece.start < piece.end) each(piece);
+      start = ends[e];
     }
-    Span piece = trim(t, {start, line.end});
-    if (piece.start < piece.end) units.push_back(piece);
+    const Span piece = trim(t, {start, line.end});
+    if (piece.start < piece.end) each(piece);
   }
 }
 
-void paragraphs(const std::vector<Span>& lines, const std::vector<bool>& blank_before, std::vector<Step>& steps) {
-  for (size_t k = 0; k < lines.size(); ++k) {
-    if (blank_before[k] || steps.empty())
-      steps.push_back({lines[k].start, lines[k].end, 0, 0});
+void paragraphs(const std::vector<Line>& lines, std::vector<Step>& steps) {
+  for (const Line& line : lines) {
+    if (line.opens_paragraph || steps.empty())
+      steps.push_back({line.start, line.end, 0, 0});
     else
-      steps.back().end = lines[k].end;
+      steps.back().end = line.end;
   }
 }
 
@@ -210,14 +171,23 @@ void cut_at_markers(const uint8_t* t, const std::vector<Match>& matches, std::ve
   steps.swap(cut);
 }
 
-uint64_t first_sentence_end(const Layout& layout, const Step& step) {
-  uint64_t end = step.end;
-  auto nl = std::lower_bound(layout.newlines.begin(), layout.newlines.end(), step.start);
-  if (nl != layout.newlines.end() && *nl < end) end = *nl + 1;
-  auto se = std::lower_bound(layout.sentence_ends.begin(), layout.sentence_ends.end(), step.start + 1);
-  if (se != layout.sentence_ends.end() && *se < end) end = *se;
-  return end;
-}
+// End of a step's first sentence. Steps arrive in order, so the two cursors
+// only move forward over the text's LFs and sentence ends.
+struct OpeningFinder {
+  const Layout& layout;
+  size_t nl = 0, se = 0;
+
+  uint64_t end_of_first_sentence(const Step& step) {
+    const auto& nls = layout.newlines;
+    const auto& ses = layout.sentence_ends;
+    while (nl < nls.size() && nls[nl] < step.start) ++nl;
+    while (se < ses.size() && ses[se] <= step.start) ++se;
+    uint64_t end = step.end;
+    if (nl < nls.size() && nls[nl] < end) end = nls[nl] + 1;
+    if (se < ses.size() && ses[se] < end) end = ses[se];
+    return end;
+  }
+};
 
 // Box content with balanced braces, or false if it does not close in time.
 bool box_value(const uint8_t* t, uint64_t n, uint64_t open, Span& value) {
@@ -265,22 +235,47 @@ uint64_t normalized_hash(const uint8_t* t, Span v) {
   return hash_bytes(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
 
-std::vector<PatternSpec> answer_phrase_specs() {
-  auto phrase = [](const char* text, bool boundary) {
-    return PatternSpec{text, 0, false, boundary, boundary, Anchor::Any};
-  };
-  // The two boxes first: their index marks them as boxes below.
-  return {phrase("\\boxed{", false), phrase("\\fbox{", false), phrase("final answer is", true),
-          phrase("final answer:", true), phrase("the answer is", true)};
+bool folded_equal(const uint8_t* t, uint64_t n, uint64_t at, const char* word) {
+  for (; *word; ++word, ++at)
+    if (at >= n || kBytes.fold[t[at]] != static_cast<uint8_t>(*word)) return false;
+  return true;
 }
-constexpr int32_t kBoxPatterns = 2;
+
+bool exact_equal(const uint8_t* t, uint64_t n, uint64_t at, const char* word) {
+  size_t len = std::strlen(word);
+  return at + len <= n && std::memcmp(t + at, word, len) == 0;
+}
+
+bool word_edge(const uint8_t* t, uint64_t n, uint64_t at) {
+  return at == 0 || at >= n || !kBytes.word[t[at - 1]] || !kBytes.word[t[at]];
+}
+
+// An answer phrase around "answer" at `at`: "final answer is", "final answer:"
+// or "the answer is", with word boundaries at its word ends. Sets the
+// phrase's start and end.
+bool answer_phrase(const uint8_t* t, uint64_t n, uint64_t at, Span& phrase) {
+  if (!folded_equal(t, n, at, "answer")) return false;
+  const uint64_t after = at + 6;
+  const bool is = folded_equal(t, n, after, " is") && (after + 3 == n || !kBytes.word[t[after + 3]]);
+  const bool colon = after < n && t[after] == ':';
+  const bool final_before = at >= 6 && folded_equal(t, n, at - 6, "final ") && word_edge(t, n, at - 6);
+  const bool the_before = at >= 4 && folded_equal(t, n, at - 4, "the ") && word_edge(t, n, at - 4);
+  if (final_before && (is || colon)) {
+    phrase = {at - 6, is ? after + 3 : after + 1};
+    return true;
+  }
+  if (the_before && is) {
+    phrase = {at - 4, after + 3};
+    return true;
+  }
+  return false;
+}
 
 }  // namespace
 
 Analyzer::Analyzer(const Scanner& markers, std::vector<int32_t> category_of, int n_categories, int branch_category,
                    StepMode mode)
     : markers_(markers),
-      answer_phrases_(answer_phrase_specs()),
       category_of_(std::move(category_of)),
       n_categories_(n_categories),
       branch_category_(branch_category),
@@ -297,27 +292,35 @@ Analyzer::~Analyzer() = default;
 void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, AnalyzeScratch& s) const {
   const uint8_t* t = text.data;
   compute_layout(t, text.size, s.layout);
-  collect_lines(t, text.size, s.layout, s.lines, s.blank_before);
-  collect_units(t, s.lines, s.layout, s.units);
+  collect_lines(t, text.size, s.layout, s.lines);
   s.steps.clear();
+  // Sentence units are both the sentence-mode steps and the units that
+  // repetition compares, so they are hashed as they are found.
+  s.unit_bytes = s.repeated_bytes = 0;
+  s.seen_units.reset(s.layout.newlines.size() + s.layout.sentence_ends.size() + 1);
+  for_each_unit(t, s.lines, s.layout, [&](const Span& u) {
+    const uint64_t len = u.end - u.start;
+    s.unit_bytes += len;
+    if (len >= kRepeatableUnitBytes && !s.seen_units.insert(hash_bytes(t + u.start, len))) s.repeated_bytes += len;
+    if (mode_ == StepMode::kSentence) s.steps.push_back({u.start, u.end, 0, 0});
+  });
   switch (mode_) {
-    case StepMode::kParagraph: paragraphs(s.lines, s.blank_before, s.steps); break;
+    case StepMode::kParagraph: paragraphs(s.lines, s.steps); break;
     case StepMode::kLine:
-      for (const Span& l : s.lines) s.steps.push_back({l.start, l.end, 0, 0});
+      for (const Line& l : s.lines) s.steps.push_back({l.start, l.end, 0, 0});
       break;
-    case StepMode::kSentence:
-      for (const Span& u : s.units) s.steps.push_back({u.start, u.end, 0, 0});
-      break;
+    case StepMode::kSentence: break;
     case StepMode::kMarker:
-      paragraphs(s.lines, s.blank_before, s.steps);
+      paragraphs(s.lines, s.steps);
       cut_at_markers(t, matches, s.steps);
       break;
   }
   const int32_t progress = n_categories_;
   size_t m = 0;
+  OpeningFinder opening{s.layout};
   for (Step& step : s.steps) {
     while (m < matches.size() && matches[m].start < step.start) ++m;
-    const uint64_t opening_end = first_sentence_end(s.layout, step);
+    const uint64_t opening_end = opening.end_of_first_sentence(step);
     step.label = progress;
     for (size_t k = m; k < matches.size() && matches[k].start < step.end; ++k) {
       int32_t cat = category_of_[matches[k].pattern];
@@ -329,40 +332,37 @@ void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, 
 
 AnswerInfo Analyzer::answers_of(const TextRef& text, AnalyzeScratch& s) const {
   const uint8_t* t = text.data;
-  answer_phrases_.find(text, *s.answer_scan, s.answer_matches);
+  const uint64_t n = text.size;
   AnswerInfo info;
   s.answer_hashes.clear();
-  for (const Match& m : s.answer_matches) {
-    Span value;
-    uint64_t end;
-    if (m.pattern < kBoxPatterns) {
-      if (!box_value(t, text.size, m.end, value)) continue;
-      end = value.end + 1;  // the closing brace
+  uint64_t covered = 0;  // answers do not overlap: a phrase's value may hold another hint
+  for (uint64_t at : s.layout.answer_hints) {
+    if (at < covered) continue;
+    Span value, whole;
+    if (exact_equal(t, n, at, "\\boxed{") || exact_equal(t, n, at, "\\fbox{")) {
+      const uint64_t open = at + (t[at + 1] == 'b' ? 7 : 6);
+      if (!box_value(t, n, open, value)) continue;
+      whole = {at, value.end + 1};  // through the closing brace
     } else {
-      if (!phrase_value(t, text.size, m.end, value)) continue;
-      end = value.end;
+      Span phrase;
+      if (!answer_phrase(t, n, at, phrase) || phrase.start < covered || !phrase_value(t, n, phrase.end, value))
+        continue;
+      whole = {phrase.start, value.end};
     }
     if (info.first_offset < 0) {
-      info.first_offset = static_cast<int64_t>(m.start);
-      info.first_end = end;
+      info.first_offset = static_cast<int64_t>(whole.start);
+      info.first_end = whole.end;
     }
     s.answer_hashes.push_back(normalized_hash(t, value));
+    covered = whole.end;
   }
   std::sort(s.answer_hashes.begin(), s.answer_hashes.end());
   info.distinct = std::unique(s.answer_hashes.begin(), s.answer_hashes.end()) - s.answer_hashes.begin();
   return info;
 }
 
-double Analyzer::repetition_of(const TextRef& text, AnalyzeScratch& s) const {
-  if (s.units.empty()) return kMissing;
-  uint64_t total = 0, repeated = 0;
-  s.seen_units.reset(s.units.size());
-  for (const Span& u : s.units) {
-    const uint64_t len = u.end - u.start;
-    total += len;
-    if (len >= kRepeatableUnitBytes && !s.seen_units.insert(hash_bytes(text.data + u.start, len))) repeated += len;
-  }
-  return static_cast<double>(repeated) / static_cast<double>(total);
+double Analyzer::repetition_of(const AnalyzeScratch& s) const {
+  return s.unit_bytes ? double(s.repeated_bytes) / double(s.unit_bytes) : kMissing;
 }
 
 void Analyzer::write_metrics(size_t row, const TextRef& text, const std::vector<Match>& matches, AnalyzeScratch& s,
@@ -399,7 +399,7 @@ void Analyzer::write_metrics(size_t row, const TextRef& text, const std::vector<
     for (int b = 0; b < L; ++b) p[a * L + b] = total > 0 ? follows[size_t(a) * L + b] / total : kMissing;
   }
   out.longest_branch_run[row] = longest;
-  out.repetition[row] = repetition_of(text, s);
+  out.repetition[row] = repetition_of(s);
 
   AnswerInfo answers = answers_of(text, s);
   out.first_answer_offset[row] = answers.first_offset;

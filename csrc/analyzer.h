@@ -59,10 +59,9 @@ class Analyzer {
   void run(const std::vector<TextRef>& texts, int workers,
            const std::function<void(size_t, const TextRef&, const std::vector<Match>&, AnalyzeScratch&)>& each) const;
   AnswerInfo answers_of(const TextRef& text, AnalyzeScratch& s) const;
-  double repetition_of(const TextRef& text, AnalyzeScratch& s) const;
+  double repetition_of(const AnalyzeScratch& s) const;
 
   const Scanner& markers_;
-  Scanner answer_phrases_;
   std::vector<int32_t> category_of_;
   int n_categories_;
   int branch_category_;

@@ -44,9 +44,6 @@ struct ScanScratch {
   std::vector<Match> matches;
 };
 
-void ScanScratchDeleter::operator()(ScanScratch* s) const { delete s; }
-ScanScratchPtr make_scan_scratch() { return ScanScratchPtr(new ScanScratch); }
-
 namespace {
 
 // One DFA step for every lane; `K` is a compile-time constant so the lane
@@ -364,10 +361,6 @@ void Scanner::scan_block(const TextRef* texts, size_t first, size_t last, int wo
     visit(worker, t, scratch.matches);
     g = g_end;
   }
-}
-
-void Scanner::find(const TextRef& text, ScanScratch& scratch, std::vector<Match>& out) const {
-  scan_block(&text, 0, 1, 0, kDefaultLanes, scratch, [&](int, size_t, const std::vector<Match>& found) { out = found; });
 }
 
 void Scanner::scan(const std::vector<TextRef>& texts, int workers, const Visitor& visit, int lanes) const {

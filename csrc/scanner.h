@@ -26,11 +26,7 @@ struct Match {
 
 // Everything a worker thread reuses from block to block.
 struct ScanScratch;
-struct ScanScratchDeleter {
-  void operator()(ScanScratch* s) const;
-};
-using ScanScratchPtr = std::unique_ptr<ScanScratch, ScanScratchDeleter>;
-ScanScratchPtr make_scan_scratch();
+
 // A contiguous piece of one text, scanned by one lane.
 struct Segment;
 struct RunCache;
@@ -69,9 +65,6 @@ class Scanner {
   // `lanes` (1, 2, 4 or 8) sets how many segments one thread advances in
   // lockstep; it exists so benchmarks can measure the choice.
   void scan(const std::vector<TextRef>& texts, int workers, const Visitor& visit, int lanes = 0) const;
-
-  // Matches of one text, on the calling thread.
-  void find(const TextRef& text, ScanScratch& scratch, std::vector<Match>& out) const;
 
  private:
   void scan_block(const TextRef* texts, size_t first, size_t last, int worker, int lanes,
