@@ -92,6 +92,16 @@ def print_table(rows: list[tuple[str, float, int]]) -> None:
         print(f"| {name} | {rate:,.0f} | {vs_re} | {vs_hs} | {size / 1e6:.1f} |")
 
 
+def print_analyze_overhead(rows: list[tuple[str, float, int]]) -> None:
+    rate = {name: r for name, r, _ in rows}
+    for name, r in rate.items():
+        if name.startswith("cotsieve analyze"):
+            engine_threads = name[len("cotsieve analyze "):]
+            count = rate.get(f"cotsieve count {engine_threads}")
+            if count:
+                print(f"analyze takes {count / r:.2f}x the time of count {engine_threads}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", action="store_true", help="use the shipped synthetic sample corpus")
@@ -104,7 +114,9 @@ def main() -> None:
     print(f"{len(texts):,} traces, {sum(map(len, texts)) / 1e6:.1f} MB, pattern set {args.patterns!r}, "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
           f"prefilter available: {cotsieve._core.prefilter_available()}")
-    print_table(measure(texts, args.patterns, args.repeat))
+    rows = measure(texts, args.patterns, args.repeat)
+    print_table(rows)
+    print_analyze_overhead(rows)
 
 
 if __name__ == "__main__":

@@ -91,9 +91,16 @@ uint64_t hash_bytes(const uint8_t* p, uint64_t n) {
     std::memcpy(&chunk, p + i, 8);
     h = mix(h, chunk);
   }
-  uint64_t tail = 0;
-  std::memcpy(&tail, p + i, n - i);
-  h = mix(h, tail);
+  if (i < n) {
+    // The last 8 bytes, overlapping ones already mixed: a fixed-size load
+    // instead of a variable memcpy. Short strings fall back to bytes.
+    uint64_t tail = 0;
+    if (n >= 8)
+      std::memcpy(&tail, p + n - 8, 8);
+    else
+      for (uint64_t k = i; k < n; ++k) tail = (tail << 8) | p[k];
+    h = mix(h, tail);
+  }
   h ^= h >> 33;
   h *= 0xc4ceb9fe1a85ec53ull;
   return h ^ (h >> 29);
