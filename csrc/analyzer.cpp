@@ -159,7 +159,9 @@ void paragraphs(const std::vector<Line>& lines, std::vector<Step>& steps) {
   }
 }
 
-// Marker mode: cut paragraphs before every match that starts a sentence.
+// Marker mode: cut paragraphs before every match that starts a sentence. At
+// a line start the cut goes before the line's prefix bytes, so a bullet or
+// heading mark stays with the step it opens.
 void cut_at_markers(const uint8_t* t, const std::vector<Match>& matches, std::vector<Step>& steps) {
   std::vector<Step> cut;
   cut.reserve(steps.size());
@@ -168,10 +170,16 @@ void cut_at_markers(const uint8_t* t, const std::vector<Match>& matches, std::ve
   for (const Step& para : steps) {
     uint64_t start = para.start;
     for (; m < matches.size() && matches[m].start < para.end; ++m) {
-      uint64_t at = matches[m].start;
-      if (at <= start || !sentence_start_at(t, at, line, space)) continue;
-      cut.push_back({start, trim(t, {start, at}).end, 0, 0});
-      start = at;
+      const uint64_t at = matches[m].start;
+      if (at <= start) continue;
+      const uint64_t prefix = line.run_start(t, at, kBytes.line_prefix);
+      const bool at_line_start = prefix == 0 || t[prefix - 1] == '\n';
+      if (!at_line_start && !sentence_start_at(t, at, line, space)) continue;
+      const uint64_t at_cut = at_line_start ? prefix : at;
+      const Span before = trim(t, {start, at_cut});
+      if (before.start == before.end) continue;  // nothing of this step precedes the cut
+      cut.push_back({start, before.end, 0, 0});
+      start = trim(t, {at_cut, para.end}).start;
     }
     cut.push_back({start, para.end, 0, 0});
   }
@@ -222,9 +230,12 @@ bool phrase_value(const uint8_t* t, uint64_t n, uint64_t after, Span& value) {
     ++i;
   value = trim(t, {start, i});
   if (value.start == value.end) return false;
-  static const char kBox[] = "\\boxed{";
-  const uint8_t* found = std::search(t + value.start, t + value.end, kBox, kBox + sizeof(kBox) - 1);
-  return found == t + value.end;
+  // A value holding a box is left to the box, which is an answer itself.
+  for (const char* box : {"\\boxed{", "\\fbox{"}) {
+    const uint8_t* found = std::search(t + value.start, t + value.end, box, box + std::strlen(box));
+    if (found != t + value.end) return false;
+  }
+  return true;
 }
 
 uint64_t normalized_hash(const uint8_t* t, Span v) {
