@@ -11,15 +11,31 @@ Example:
 """
 
 from .analysis import STEP_MODES, Step, analyze, segment, segments, step_count_ratio
+from .io import BadInputError, TextSpec, read_corpus
 from .patterns import BUILTIN_CATEGORIES, Pattern, PatternSet
+from .pipeline import CurateOptions, Summary, analyze_corpus, filter_corpus
+from .rules import DropShare, RuleSet, StepCountRatio, Threshold, length_baseline, parse_rule
 
 __all__ = [
     "BUILTIN_CATEGORIES",
     "STEP_MODES",
+    "BadInputError",
+    "CurateOptions",
+    "DropShare",
     "Pattern",
     "PatternSet",
+    "RuleSet",
     "Step",
+    "StepCountRatio",
+    "Summary",
+    "TextSpec",
+    "Threshold",
     "analyze",
+    "analyze_corpus",
+    "filter_corpus",
+    "length_baseline",
+    "parse_rule",
+    "read_corpus",
     "segment",
     "segments",
     "step_count_ratio",

@@ -1,0 +1,436 @@
+"""The curation pipeline: read -> extract text -> analyze -> rules -> write.
+
+``analyze_corpus`` writes per-trace metrics; ``filter_corpus`` also writes the
+kept corpus. Both stream bounded chunks, write every output atomically, and
+account for every record: ``kept + dropped + rejected == read``. Rules that
+need the whole corpus (percentiles, Proxy 1) take two passes: the first
+writes the metrics, the second copies the kept records. See
+``docs/curation.md``.
+
+Example:
+    >>> import json, os, tempfile
+    >>> from cotsieve.rules import parse_rule
+    >>> folder = tempfile.mkdtemp()
+    >>> corpus = os.path.join(folder, "in.jsonl")
+    >>> with open(corpus, "w") as f:
+    ...     for t in ["x = 1.", "Alternatively, x = 2.", "Perhaps 3?\\n\\nAnother idea."]:
+    ...         _ = f.write(json.dumps({"text": t}) + "\\n")
+    >>> s = filter_corpus(corpus, os.path.join(folder, "out"), [parse_rule("branch_step_ratio <= 0.5")])
+    >>> s.read, s.kept, s.dropped, s.rejected
+    (3, 1, 2, 0)
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .analysis import analyze
+from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Source, TextSpec, arrow_schema, prefetched, \
+    read_corpus, resolve_inputs
+from .io_writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, write_json
+from .patterns import PatternSet
+from .rules import Rule, RuleSet
+
+ON_ERROR = ("fail", "skip")
+_ORDINAL = "_ordinal"
+Progress = Callable[[int, int], None]
+
+
+class OutputExistsError(Exception):
+    """An output file exists (and ``force`` is off) or would overwrite an input."""
+
+
+@dataclass(frozen=True)
+class CurateOptions:
+    """Options shared by ``analyze_corpus`` and ``filter_corpus``.
+
+    ``fields`` are record fields copied (as strings) into ``metrics.parquet``
+    next to the metrics; fields the rules group by are added automatically.
+    ``on_error="fail"`` stops at the first unusable record (empty lines
+    excepted) and writes nothing; ``"skip"`` records it in ``rejected.jsonl``.
+    ``compression_level`` applies to a gzip/zstd kept corpus.
+    """
+
+    text: TextSpec = TextSpec()
+    patterns: Union[str, PatternSet] = "default"
+    steps: str = "paragraph"
+    fields: tuple[str, ...] = ()
+    threads: Optional[int] = None
+    on_error: str = "fail"
+    force: bool = False
+    compression_level: Optional[int] = None
+    block_bytes: int = 16 << 20
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {self.on_error!r}")
+
+
+@dataclass
+class Summary:
+    """Counts and timings of one run; ``kept + dropped + rejected == read``."""
+
+    inputs: list[str]
+    read: int = 0
+    kept: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    dropped_by_rule: dict[str, int] = field(default_factory=dict)
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    record_bytes: int = 0
+    text_bytes: int = 0
+    passes: int = 1
+    seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "engine": 0.0, "write": 0.0})
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.kept + self.dropped + self.rejected == self.read
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "accounting": f"{self.kept} kept + {self.dropped} dropped + {self.rejected} "
+                                              f"rejected == {self.read} read", "balanced": self.balanced}
+
+
+# ---------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    kept: Optional[Path]
+    rejected: Path
+    metrics: Path
+    summary: Path
+
+    def all(self) -> list[Path]:
+        return [p for p in (self.kept, self.rejected, self.metrics, self.summary) if p is not None]
+
+
+def kept_name(sources: Sequence[Source]) -> str:
+    """``kept.jsonl``, ``kept.jsonl.gz``, ``kept.jsonl.zst`` or ``kept.parquet``, after the first input."""
+    first = sources[0]
+    if first.kind != "jsonl":
+        return "kept.parquet"
+    return {None: "kept.jsonl", "gzip": "kept.jsonl.gz", "zstd": "kept.jsonl.zst"}[first.compression]
+
+
+def plan_outputs(out_dir: Union[str, Path], sources: Sequence[Source], with_kept: bool, force: bool) -> OutputPaths:
+    """Output paths inside ``out_dir``; refuses to touch an input, or an existing output without ``force``."""
+    folder = Path(out_dir)
+    kept = folder / kept_name(sources) if with_kept and sources else None
+    paths = OutputPaths(kept, folder / "rejected.jsonl", folder / "metrics.parquet", folder / "summary.json")
+    inputs = {Path(s.name).resolve() for s in sources if s.kind != "dataset"}
+    for path in paths.all():
+        if path.resolve() in inputs:
+            raise OutputExistsError(f"{path} is an input; choose another --out directory")
+        if path.exists() and not force:
+            raise OutputExistsError(f"{path} exists; pass --force (force=True) to overwrite it")
+    folder.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+class Outputs:
+    """Opens the writers; commits all outputs together on success, discards them on error."""
+
+    def __init__(self, paths: OutputPaths, sources: Sequence[Source], options: CurateOptions):
+        self.paths = paths
+        # First, because merging Parquet schemas can fail, and it fails before any file is created.
+        self.kept = _kept_writer(paths.kept, sources, options) if paths.kept else None
+        self.metrics = MetricsWriter(paths.metrics)
+        self.rejected = RejectedWriter(paths.rejected)
+        self._files = [w.file for w in (self.rejected, self.metrics, self.kept) if w is not None]
+
+    def close(self, empty_metrics: pa.Table) -> None:
+        self.rejected.close()
+        self.metrics.close(empty_metrics)
+        if self.kept is not None:
+            self.kept.close()
+
+    def commit(self) -> None:
+        for f in self._files:
+            f.commit()
+
+    def discard(self) -> None:
+        for f in self._files:
+            f.discard()
+
+
+def _kept_writer(path: Path, sources: Sequence[Source], options: CurateOptions):
+    if sources[0].kind == "jsonl":
+        return JsonlKeptWriter(path, sources[0].compression, options.compression_level, options.threads)
+    return ParquetKeptWriter(path, _unified_schema(sources))
+
+
+def _unified_schema(sources: Sequence[Source]) -> pa.Schema:
+    schemas = [arrow_schema(s) for s in sources]
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        names = ", ".join(s.name for s in sources)
+        raise BadInputError(f"the schemas of {names} cannot be merged into one kept Parquet file: {err}") from None
+
+
+# ---------------------------------------------------------------- steps
+
+
+def check_rejects(chunk: Chunk, on_error: str) -> None:
+    """Under ``on_error="fail"``, raise on the chunk's first unusable record (not an empty line)."""
+    if on_error == "skip" or chunk.reasons.null_count == len(chunk):
+        return
+    for i, reason in enumerate(chunk.reasons.to_pylist()):
+        if reason is not None and reason != EMPTY_LINE:
+            raise BadInputError(f"{chunk.locate(i)}: {reason} (use --on-error=skip to set such records aside)")
+
+
+def record_ids(chunk: Chunk, rows: np.ndarray) -> pa.Table:
+    """``record_id`` (``file:line``, 1-based, for JSONL; ``file#row``, 0-based, otherwise), ``file``, ``row``."""
+    absolute = chunk.first_row + rows
+    jsonl = chunk.source.kind == "jsonl"
+    shown = pc.cast(pa.array(absolute + 1 if jsonl else absolute), pa.string())
+    separator = ":" if jsonl else "#"
+    ids = pc.binary_join_element_wise(chunk.source.name + separator, shown, "")
+    return pa.table({"record_id": ids, "file": pa.repeat(chunk.source.name, len(rows)), "row": pa.array(absolute)})
+
+
+def measure(chunk: Chunk, patterns: PatternSet, options: CurateOptions, fields: Sequence[str]) -> pa.Table:
+    """Metrics of the chunk's usable records, with their ids and carried fields."""
+    ok = chunk.ok
+    rows = np.flatnonzero(ok)
+    texts = chunk.texts if len(rows) == len(chunk) else chunk.texts.filter(pa.array(ok))
+    metrics = analyze(texts, patterns, options.steps, options.threads)
+    carried = chunk.fields.select(list(fields)).filter(pa.array(ok))
+    columns = {**_columns(record_ids(chunk, rows)), **_columns(carried), **_columns(metrics)}
+    return pa.table(columns)
+
+
+def _columns(table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    return dict(zip(table.column_names, table.columns))
+
+
+def _with_decision(metrics: pa.Table, drop: np.ndarray, reasons: pa.Array) -> pa.Table:
+    return metrics.append_column("kept", pa.array(~drop)).append_column("drop_reason", reasons)
+
+
+def _add_seconds(summary: Summary, stage: str, seconds: float) -> None:
+    summary.seconds[stage] += seconds
+
+
+class _Clock:
+    def __init__(self, seconds: dict[str, float], stage: str):
+        self.seconds, self.stage = seconds, stage
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.seconds[self.stage] += time.perf_counter() - self.start
+
+
+# ---------------------------------------------------------------- runs
+
+
+def analyze_corpus(inputs: Any, out_dir: Union[str, Path], options: CurateOptions = CurateOptions(),
+                   progress: Optional[Progress] = None) -> Summary:
+    """Write ``metrics.parquet``, ``rejected.jsonl`` and ``summary.json`` for a corpus.
+
+    ``inputs``: a path, directory, glob, list of those, or a ``datasets.Dataset``.
+    """
+    return _run(inputs, out_dir, RuleSet(), options, progress, with_kept=False)
+
+
+def filter_corpus(inputs: Any, out_dir: Union[str, Path], rules: Union[RuleSet, Sequence[Rule]],
+                  options: CurateOptions = CurateOptions(), progress: Optional[Progress] = None) -> Summary:
+    """Like ``analyze_corpus``, and also write the kept corpus (``kept.*``) in
+    the input's format; ``metrics.parquet`` gains ``kept`` and ``drop_reason``."""
+    return _run(inputs, out_dir, rules if isinstance(rules, RuleSet) else RuleSet(rules), options, progress,
+                with_kept=True)
+
+
+def _run(inputs: Any, out_dir: Union[str, Path], rules: RuleSet, options: CurateOptions,
+         progress: Optional[Progress], with_kept: bool) -> Summary:
+    started = time.perf_counter()
+    sources = resolve_inputs(inputs)
+    paths = plan_outputs(out_dir, sources, with_kept, options.force)
+    patterns = options.patterns if isinstance(options.patterns, PatternSet) else PatternSet.load(options.patterns)
+    _check_rule_columns(rules, patterns, options.steps)
+    fields = tuple(dict.fromkeys(options.fields + rules.fields))
+    summary = Summary([s.name for s in sources], outputs={k: str(v) for k, v in asdict(paths).items() if v})
+    outputs = Outputs(paths, sources, options)
+    try:
+        run = _TwoPass if rules.corpus_wide else _OnePass
+        run(sources, outputs, rules, patterns, options, fields, summary, progress).execute()
+        outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
+    summary.seconds["total"] = time.perf_counter() - started
+    _check_balance(summary)
+    write_json(paths.summary, summary.as_dict())
+    return summary
+
+
+def _check_rule_columns(rules: RuleSet, patterns: PatternSet, steps: str) -> None:
+    known = analyze([], patterns, steps).column_names
+    unknown = [c for c in rules.columns if c not in known]
+    if unknown:
+        raise ValueError(f"rules read unknown metric(s) {unknown}; metrics are: {', '.join(known)}")
+
+
+def _check_balance(summary: Summary) -> None:
+    if not summary.balanced:
+        raise RuntimeError(f"accounting error: {summary.as_dict()['accounting']} does not hold")
+
+
+class _OnePass:
+    """Rules that judge each record alone: decide and write as chunks stream by."""
+
+    def __init__(self, sources: list[Source], outputs: Outputs, rules: RuleSet, patterns: PatternSet,
+                 options: CurateOptions, fields: tuple[str, ...], summary: Summary, progress: Optional[Progress]):
+        self.sources, self.outputs, self.rules, self.patterns = sources, outputs, rules, patterns
+        self.options, self.fields, self.summary, self.progress = options, fields, summary, progress
+        self.dropped_by_rule: Counter = Counter()
+        self.rejected_by_reason: Counter = Counter()
+
+    def read_options(self, parse: bool = True) -> ReadOptions:
+        o = self.options
+        return ReadOptions(o.text, self.fields, parse, o.block_bytes, o.threads)
+
+    def chunks(self, parse: bool = True) -> Iterator[Chunk]:
+        return prefetched(read_corpus(self.sources, self.read_options(parse)),
+                          busy=lambda seconds: _add_seconds(self.summary, "read", seconds))
+
+    def execute(self) -> None:
+        for chunk in self.chunks():
+            metrics = self.measured(chunk)
+            decision = self.rules.decide(metrics)
+            self.dropped_by_rule.update(decision.counts)
+            with _Clock(self.summary.seconds, "write"):
+                self.outputs.metrics.write(_with_decision(metrics, decision.drop, decision.reasons) if self.rules
+                                           else metrics)
+                self.write_kept(chunk, _keep_mask(chunk, decision.drop))
+            self.summary.dropped += int(decision.drop.sum())
+        self.finish(self.rules.details(pa.table({})))  # row-local rules report no corpus facts
+
+    def measured(self, chunk: Chunk) -> pa.Table:
+        """Account for a freshly read chunk, set aside its rejects, and measure the rest."""
+        check_rejects(chunk, self.options.on_error)
+        rejected = np.flatnonzero(~chunk.ok)
+        self.rejected_by_reason.update(r.split(":", 1)[0] for r in chunk.reasons.drop_null().to_pylist())
+        with _Clock(self.summary.seconds, "write"):
+            self.outputs.rejected.write(chunk, rejected)
+        with _Clock(self.summary.seconds, "engine"):
+            metrics = measure(chunk, self.patterns, self.options, self.fields)
+        self.summary.read += len(chunk)
+        self.summary.rejected += len(rejected)
+        self.summary.record_bytes += chunk.n_bytes
+        self.summary.text_bytes += int(pc.sum(metrics.column("n_bytes")).as_py() or 0)
+        if self.progress:
+            self.progress(len(chunk), chunk.n_bytes)
+        return metrics
+
+    def write_kept(self, chunk: Chunk, keep: np.ndarray) -> None:
+        if self.outputs.kept is not None:
+            self.outputs.kept.write(chunk, keep)
+        self.summary.kept += int(keep.sum())
+
+    def finish(self, rule_details: list[dict[str, Any]]) -> None:
+        empty = measure_empty(self.patterns, self.options, self.fields)
+        if self.rules:
+            empty = _with_decision(empty, np.zeros(0, bool), pa.array([], pa.string()))
+        self.outputs.close(empty)
+        self.summary.dropped_by_rule = dict(self.dropped_by_rule)
+        self.summary.rejected_by_reason = dict(self.rejected_by_reason)
+        self.summary.rules = [{**d, "dropped": self.dropped_by_rule.get(d["rule"], 0)} for d in rule_details]
+
+
+def _check_fields_present(table: pa.Table, fields: Sequence[str]) -> None:
+    """A rule field that no record has is a typo, not a group of nulls."""
+    for name in fields:
+        if table.num_rows and table.column(name).null_count == table.num_rows:
+            raise KeyError(f"no record has the field {name!r} that a rule reads")
+
+
+def _keep_mask(chunk: Chunk, drop: np.ndarray) -> np.ndarray:
+    keep = chunk.ok.copy()
+    keep[keep] = ~drop
+    return keep
+
+
+def measure_empty(patterns: PatternSet, options: CurateOptions, fields: Sequence[str]) -> pa.Table:
+    """A zero-row metrics table with the full schema."""
+    ids = pa.table({"record_id": pa.array([], pa.string()), "file": pa.array([], pa.string()),
+                    "row": pa.array([], pa.int64())})
+    carried = pa.table({f: pa.array([], pa.string()) for f in fields}) if fields else None
+    metrics = analyze([], patterns, options.steps)
+    return pa.table({**_columns(ids), **(_columns(carried) if carried else {}), **_columns(metrics)})
+
+
+class _TwoPass(_OnePass):
+    """Rules that need the whole corpus: pass 1 measures into a temporary
+    metrics file; the rules then see the needed columns of all rows at once;
+    pass 2 re-reads the input only to copy the kept records."""
+
+    def execute(self) -> None:
+        self.summary.passes = 2
+        staging = AtomicFile(self.outputs.paths.metrics.with_name("metrics.pass1.parquet"))
+        writer: Optional[pq.ParquetWriter] = None
+        try:
+            ordinal = 0
+            for chunk in self.chunks():
+                metrics = self.measured(chunk)
+                ordinals = ordinal + np.flatnonzero(chunk.ok)
+                ordinal += len(chunk)
+                with _Clock(self.summary.seconds, "write"):
+                    metrics = metrics.append_column(_ORDINAL, pa.array(ordinals))
+                    writer = writer or pq.ParquetWriter(str(staging.temp), metrics.schema)
+                    writer.write_table(metrics)
+            if writer is not None:
+                writer.close()
+            self.decide_and_copy(staging if writer is not None else None)
+        finally:
+            staging.discard()
+
+    def decide_and_copy(self, staging: Optional[AtomicFile]) -> None:
+        columns = list(dict.fromkeys(self.rules.columns + self.rules.fields)) + [_ORDINAL]
+        table = pq.read_table(str(staging.temp), columns=columns) if staging else measure_empty(
+            self.patterns, self.options, self.fields).append_column(_ORDINAL, pa.array([], pa.int64()))
+        _check_fields_present(table, self.rules.fields)
+        decision = self.rules.decide(table)
+        self.dropped_by_rule.update(decision.counts)
+        self.summary.dropped = int(decision.drop.sum())
+        keep = np.zeros(self.summary.read, bool)
+        keep[table.column(_ORDINAL).to_numpy()[~decision.drop]] = True
+        if staging is not None:
+            with _Clock(self.summary.seconds, "write"):
+                self.copy_metrics(staging, decision.drop, decision.reasons)
+        self.copy_kept(keep)
+        self.finish(self.rules.details(table))
+
+    def copy_metrics(self, staging: AtomicFile, drop: np.ndarray, reasons: pa.Array) -> None:
+        start = 0
+        for batch in pq.ParquetFile(str(staging.temp)).iter_batches(batch_size=65536):
+            stop = start + batch.num_rows
+            table = pa.Table.from_batches([batch]).drop([_ORDINAL])
+            self.outputs.metrics.write(_with_decision(table, drop[start:stop], reasons.slice(start, stop - start)))
+            start = stop
+
+    def copy_kept(self, keep: np.ndarray) -> None:
+        start = 0
+        for chunk in self.chunks(parse=False):
+            stop = start + len(chunk)
+            if self.outputs.kept is not None:
+                with _Clock(self.summary.seconds, "write"):
+                    self.outputs.kept.write(chunk, keep[start:stop])
+            start = stop
+        self.summary.kept = int(keep.sum())

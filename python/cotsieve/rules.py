@@ -1,0 +1,347 @@
+"""Filter rules over per-trace metric tables (semantics in ``docs/curation.md``).
+
+A rule reads columns of a metrics table (the output of ``cotsieve.analyze``
+plus carried fields such as ``source``) and says which rows to drop. A rule
+that needs the whole corpus (a percentile or a per-problem reference) has
+``corpus_wide = True`` and must be given the full table; the pipeline makes
+two passes for it. A missing value (null, e.g. ``branch_step_ratio`` of a
+trace with no steps) never makes a rule drop a record.
+
+Example:
+    >>> import pyarrow as pa
+    >>> t = pa.table({"branch_step_ratio": [0.1, 0.5, None], "n_words": [10, 20, 30]})
+    >>> rules = RuleSet([parse_rule("branch_step_ratio <= 0.3")])
+    >>> decision = rules.decide(t)
+    >>> decision.drop.tolist(), decision.reasons.to_pylist(), decision.counts
+    ([False, True, False], [None, 'branch_step_ratio <= 0.3', None], {'branch_step_ratio <= 0.3': 1})
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq,
+             "!=": operator.ne}
+LENGTH_COLUMN = "n_words"
+
+
+def column_values(table: pa.Table, column: str) -> np.ndarray:
+    """A numeric column as float64, null as NaN; a clear ``KeyError`` if absent."""
+    if column not in table.column_names:
+        raise KeyError(f"no column {column!r}; available: {', '.join(table.column_names)}")
+    return pc.cast(table.column(column), pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def group_codes(table: pa.Table, column: Optional[str]) -> tuple[np.ndarray, list]:
+    """Integer group codes for ``column`` (all 0 when ``None``); null is a group of its own."""
+    if column is None:
+        return np.zeros(table.num_rows, np.int64), [None]
+    if column not in table.column_names:
+        raise KeyError(f"no column {column!r} to group by; available: {', '.join(table.column_names)}")
+    encoded = pc.dictionary_encode(table.column(column).combine_chunks(), null_encoding="encode")
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
+
+
+class Rule:
+    """Base of all rules: ``name`` (used as the drop reason), the metric
+    ``columns`` and record ``fields`` it reads, ``corpus_wide``, and
+    ``drops(table) -> bool ndarray``."""
+
+    corpus_wide = False
+    fields: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def drops(self, table: pa.Table) -> np.ndarray:
+        raise NotImplementedError
+
+    def details(self, table: pa.Table) -> dict[str, Any]:
+        """Extra facts for the summary, such as percentile cutoffs."""
+        return {}
+
+
+@dataclass(frozen=True)
+class Threshold(Rule):
+    """Keep records where ``column op value`` holds; drop the others. Null is kept.
+
+    Example:
+        >>> Threshold("branch_step_ratio", "<=", 0.3).drops(pa.table({"branch_step_ratio": [0.3, 0.31]})).tolist()
+        [False, True]
+    """
+
+    column: str
+    op: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.op not in OPERATORS:
+            raise ValueError(f"unknown operator {self.op!r}, expected one of {list(OPERATORS)}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.column} {self.op} {self.value:g}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def drops(self, table: pa.Table) -> np.ndarray:
+        values = column_values(table, self.column)
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(values) & ~OPERATORS[self.op](values, self.value)
+
+
+@dataclass(frozen=True)
+class DropShare(Rule):
+    """Drop the top (or bottom) ``share`` of records by ``column``, over the
+    corpus or within each group of ``per``.
+
+    In a group with ``n`` non-null values, ``k = floor(share * n)`` records
+    are meant to go. The cutoff is the ``(n - k)``-th smallest value; exactly
+    the records above it are dropped (below it for ``side="bottom"``). Ties
+    at the cutoff are all kept, so at most ``k`` records go, and the result
+    never depends on record order. Null values are kept and are not counted
+    in ``n``.
+
+    Example:
+        >>> t = pa.table({"x": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]})
+        >>> DropShare("x", 0.2).drops(t).tolist()[-3:]
+        [False, True, True]
+    """
+
+    column: str
+    share: float
+    side: str = "top"
+    per: Optional[str] = None
+    corpus_wide = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.share <= 1:
+            raise ValueError(f"share must lie in [0, 1], got {self.share}")
+        if self.side not in ("top", "bottom"):
+            raise ValueError(f"side must be 'top' or 'bottom', got {self.side!r}")
+
+    @property
+    def name(self) -> str:
+        per = f" per {self.per}" if self.per else ""
+        return f"drop-{self.side} {self.share * 100:g}% {self.column}{per}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    @property
+    def fields(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.per,) if self.per else ()
+
+    def _ranked(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+        values = column_values(table, self.column)
+        signed = values if self.side == "top" else -values
+        groups, labels = group_codes(table, self.per)
+        return signed, groups, _cutoffs(signed, groups, len(labels), self.share), labels
+
+    def drops(self, table: pa.Table) -> np.ndarray:
+        signed, groups, cutoffs, _ = self._ranked(table)
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(signed) & (signed > cutoffs[groups])
+
+    def details(self, table: pa.Table) -> dict[str, Any]:
+        _, _, cutoffs, labels = self._ranked(table)
+        sign = 1 if self.side == "top" else -1
+        shown = {str(label): (None if math.isinf(c) else sign * float(c)) for label, c in zip(labels, cutoffs)}
+        return {"cutoffs": shown}
+
+
+def _cutoffs(values: np.ndarray, groups: np.ndarray, n_groups: int, share: float) -> np.ndarray:
+    """Per group, the largest value that is kept (+inf keeps all, -inf drops all)."""
+    valid = ~np.isnan(values)
+    v, g = values[valid], groups[valid]
+    order = np.lexsort((v, g))
+    v, g = v[order], g[order]
+    counts = np.bincount(g, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    keep = counts - np.floor(share * counts + 1e-9).astype(np.int64)  # the epsilon guards 0.29 * 100
+    cutoffs = np.full(n_groups, np.inf)
+    cutoffs[(counts > 0) & (keep == 0)] = -np.inf
+    partial = keep > 0
+    cutoffs[partial] = v[starts[partial] + keep[partial] - 1]
+    return cutoffs
+
+
+def length_baseline(share: float, per: Optional[str] = None, column: str = LENGTH_COLUMN) -> DropShare:
+    """The length-only filter the paper compares against: drop the longest ``share``.
+
+    Example:
+        >>> length_baseline(0.1).name
+        'drop-top 10% n_words'
+    """
+    return DropShare(column, share, "top", per)
+
+
+@dataclass(frozen=True)
+class StepCountRatio(Rule):
+    """Proxy 1 of arXiv 2604.01702: drop traces whose ``n_steps`` exceeds
+    ``max_ratio`` times the mean ``n_steps`` of the ``reference`` source's
+    traces on the same problem. Traces whose problem has no reference trace
+    (or a reference with no steps) are kept. The ratio comes from
+    ``cotsieve.step_count_ratio``.
+
+    Example:
+        >>> t = pa.table({"problem_id": ["p", "p"], "source": ["r1", "oss"], "n_steps": [30, 10]})
+        >>> StepCountRatio("oss", 2.0).drops(t).tolist()
+        [True, False]
+    """
+
+    reference: str
+    max_ratio: float
+    problem: str = "problem_id"
+    source: str = "source"
+    corpus_wide = True
+
+    @property
+    def name(self) -> str:
+        return f"step_count_ratio <= {self.max_ratio:g} vs {self.reference}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("n_steps",)
+
+    @property
+    def fields(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.problem, self.source)
+
+    def drops(self, table: pa.Table) -> np.ndarray:
+        from .analysis import step_count_ratio
+
+        ratios = step_count_ratio(table.select([*self.fields, "n_steps"]), by=self.problem, source=self.source,
+                                  reference=self.reference)
+        return Threshold("step_count_ratio", "<=", self.max_ratio).drops(ratios)
+
+
+class RuleSet:
+    """Rules combined: a record is dropped if any rule drops it; its reason
+    names every rule that does, joined by ``"; "``.
+
+    Example:
+        >>> RuleSet([Threshold("n_words", "<", 1000), length_baseline(0.1)]).corpus_wide
+        True
+    """
+
+    def __init__(self, rules: Sequence[Rule] = ()) -> None:
+        self.rules = tuple(rules)
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    @property
+    def corpus_wide(self) -> bool:
+        return any(rule.corpus_wide for rule in self.rules)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Metric columns the rules read."""
+        return tuple(dict.fromkeys(c for rule in self.rules for c in rule.columns))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Record fields the rules read (carried into the metrics table)."""
+        return tuple(dict.fromkeys(f for rule in self.rules for f in rule.fields))
+
+    def decide(self, table: pa.Table) -> Decision:
+        """Apply every rule to ``table`` (the whole corpus if ``corpus_wide``)."""
+        masks = [rule.drops(table) for rule in self.rules]
+        names = [rule.name for rule in self.rules]
+        drop = np.logical_or.reduce(masks) if masks else np.zeros(table.num_rows, bool)
+        counts = {name: int(mask.sum()) for name, mask in zip(names, masks)}
+        return Decision(drop, _reasons(masks, names, drop), counts)
+
+    def details(self, table: pa.Table) -> list[dict[str, Any]]:
+        """Per rule: its name and extra facts (cutoffs), for the summary."""
+        return [{"rule": rule.name, **rule.details(table)} for rule in self.rules]
+
+
+class Decision(NamedTuple):
+    """What a ``RuleSet`` decided: ``drop`` mask, ``reasons`` (null where kept),
+    and ``counts`` of records each rule drops (a record may count for several)."""
+
+    drop: np.ndarray
+    reasons: pa.Array
+    counts: dict[str, int]
+
+
+def _reasons(masks: list[np.ndarray], names: list[str], drop: np.ndarray) -> pa.Array:
+    reasons: list[Optional[str]] = [None] * len(drop)
+    for i in np.flatnonzero(drop):
+        reasons[i] = "; ".join(name for name, mask in zip(names, masks) if mask[i])
+    return pa.array(reasons, pa.string())
+
+
+_THRESHOLD = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
+_SHARE = re.compile(r"^\s*drop-(top|bottom)\s+(\S+)\s+([A-Za-z_]\w*)(?:\s+per\s+([A-Za-z_][\w.-]*))?\s*$")
+_PROXY1 = re.compile(r"^\s*step_count_ratio\s*<=\s*(\S+)\s+vs\s+(\S+)"
+                     r"(?:\s+problem\s+([A-Za-z_][\w.-]*))?(?:\s+source\s+([A-Za-z_][\w.-]*))?\s*$")
+
+
+def parse_share(text: str) -> float:
+    """``"10%"`` -> 0.1, ``"0.1"`` -> 0.1.
+
+    Example:
+        >>> parse_share("10%"), parse_share("0.25")
+        (0.1, 0.25)
+    """
+    try:
+        share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"bad share {text!r}; write e.g. 10% or 0.1") from None
+    if not 0 <= share <= 1:
+        raise ValueError(f"share {text!r} must lie between 0% and 100%")
+    return share
+
+
+def parse_rule(spec: str) -> Rule:
+    """Build a rule from its text form (the form rules print as).
+
+    - ``COLUMN OP NUMBER`` (``OP``: ``<= >= < > == !=``): keep where it holds.
+    - ``drop-top SHARE COLUMN [per FIELD]`` / ``drop-bottom ...``.
+    - ``step_count_ratio <= X vs SOURCE [problem FIELD] [source FIELD]``: Proxy 1.
+
+    Example:
+        >>> parse_rule("drop-top 10% branch_step_ratio per source")
+        DropShare(column='branch_step_ratio', share=0.1, side='top', per='source')
+    """
+    proxy1 = _PROXY1.match(spec)
+    if proxy1:
+        ratio, reference, problem, source = proxy1.groups()
+        return StepCountRatio(reference, _number(ratio, spec), problem or "problem_id", source or "source")
+    share = _SHARE.match(spec)
+    if share:
+        side, amount, column, per = share.groups()
+        return DropShare(column, parse_share(amount), side, per)
+    threshold = _THRESHOLD.match(spec)
+    if threshold:
+        column, op, value = threshold.groups()
+        return Threshold(column, op, _number(value, spec))
+    raise ValueError(f"cannot read rule {spec!r}; expected e.g. 'branch_step_ratio <= 0.3', "
+                     "'drop-top 10% branch_step_ratio per source' or 'step_count_ratio <= 1.5 vs gpt-oss'")
+
+
+def _number(text: str, spec: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"rule {spec!r}: {text!r} is not a number") from None

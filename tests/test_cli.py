@@ -1,0 +1,87 @@
+"""The command line: commands, exit codes and messages."""
+
+import gzip
+import json
+
+import pytest
+
+from cotsieve.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_OUTPUT_EXISTS, EXIT_USAGE, main
+
+TEXTS = ["Let x = 1.\n\nAlternatively, x = 2.", "x = 1.\n\nSo x = 1.", "Hmm.\n\nWait, no.\n\nPerhaps 4."]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "in.jsonl.gz"
+    lines = [json.dumps({"text": t, "source": "s" + str(i % 2)}) for i, t in enumerate(TEXTS * 10)]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    return path
+
+
+def test_help_shows_examples_and_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--drop-top 10%" in out and "exit codes" in out
+
+
+def test_filter_the_papers_remedy(corpus, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["filter", str(corpus), "--out", str(out), "--by", "branch_step_ratio", "--drop-top", "10%",
+                 "--per", "source", "--quiet", "--threads", "1"])
+    assert code == EXIT_OK
+    assert sorted(p.name for p in out.iterdir()) == ["kept.jsonl.gz", "metrics.parquet", "rejected.jsonl",
+                                                     "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["balanced"] and summary["read"] == 30
+    assert "kept +" in capsys.readouterr().out
+    assert main(["filter", str(corpus), "--out", str(out), "--where", "n_steps >= 1", "--quiet"]) == EXIT_OUTPUT_EXISTS
+    assert main(["filter", str(corpus), "--out", str(out), "--where", "n_steps >= 1", "--quiet", "--force"]) == EXIT_OK
+
+
+def test_analyze_and_scan(corpus, tmp_path, capsys):
+    assert main(["analyze", str(corpus), "--out", str(tmp_path / "m"), "--quiet", "--field", "source"]) == EXIT_OK
+    assert (tmp_path / "m" / "metrics.parquet").exists() and not (tmp_path / "m" / "kept.jsonl.gz").exists()
+    assert main(["scan", str(corpus), "--quiet", "--patterns", "default"]) == EXIT_OK
+    assert "branch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["filter", "IN", "--out", "OUT", "--quiet"],  # no rule
+        ["filter", "IN", "--out", "OUT", "--by", "branch_step_ratio"],  # --by without a share
+        ["filter", "IN", "--out", "OUT", "--where", "nonsense"],
+        ["filter", "IN", "--out", "OUT", "--where", "no_such_metric < 1", "--quiet"],
+        ["filter", "IN", "--out", "OUT", "--by", "n_words", "--drop-top", "200%"],
+        ["analyze", "IN", "--out", "OUT", "--patterns", "no-such-set"],
+        ["analyze", "IN", "--out", "OUT", "--steps", "chapters"],
+        ["analyze", "IN"],  # --out is required
+    ],
+)
+def test_usage_errors_exit_2(corpus, tmp_path, args):
+    args = [str(corpus) if a == "IN" else str(tmp_path / "out") if a == "OUT" else a for a in args]
+    try:
+        code = main(args)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    assert code == EXIT_USAGE
+
+
+def test_bad_input_exit_codes(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": 12}\n')
+    assert main(["filter", str(bad), "--out", str(tmp_path / "o1"), "--where", "n_steps >= 1", "--quiet"]) \
+        == EXIT_BAD_INPUT
+    assert "bad.jsonl:2" in capsys.readouterr().err
+    assert main(["filter", str(bad), "--out", str(tmp_path / "o2"), "--where", "n_steps >= 1", "--quiet",
+                 "--on-error", "skip"]) == EXIT_OK
+    assert main(["scan", str(tmp_path / "missing.jsonl"), "--quiet"]) == EXIT_BAD_INPUT
+
+
+def test_demo(tmp_path, capsys):
+    pytest.importorskip("cotsieve.synth")
+    assert main(["demo", "--n", "60", "--out", str(tmp_path), "--quiet"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "synth-branchy" in out and "60 read" in out
