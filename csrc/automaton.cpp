@@ -19,9 +19,8 @@ struct Trie {
   uint32_t stride;
   std::vector<uint32_t> go;
   std::vector<std::vector<int32_t>> own;  // patterns ending exactly here
-  std::vector<uint32_t> depth;
 
-  explicit Trie(uint32_t s) : stride(s), go(2 * s, kNoChild), own(2), depth(2, 0) {}
+  explicit Trie(uint32_t s) : stride(s), go(2 * s, kNoChild), own(2) {}
   uint32_t size() const { return static_cast<uint32_t>(own.size()); }
 
   void insert(uint32_t root, const std::string& bytes, const uint8_t* byte_class, int32_t id) {
@@ -32,7 +31,6 @@ struct Trie {
         go[slot] = size();
         go.resize(go.size() + stride, kNoChild);  // invalidates references into go
         own.emplace_back();
-        depth.push_back(depth[node] + 1);
       }
       node = go[slot];
     }
@@ -138,8 +136,6 @@ Automaton::Automaton(const std::vector<PatternSpec>& patterns) {
     output_index_.push_back(static_cast<uint32_t>(outputs_.size()));
   }
 
-  depth_.assign(n, 0);
-  for (uint32_t s = 0; s < n; ++s) depth_[new_id[s]] = trie.depth[s];
   table_.assign(size_t(n) * S, 0);
   for (uint32_t s = 0; s < n; ++s)
     for (uint32_t c = 0; c < S; ++c)

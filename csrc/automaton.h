@@ -37,8 +37,6 @@ class Automaton {
   uint32_t first_output_state() const { return first_output_; }
   size_t max_pattern_length() const { return max_len_; }
   size_t state_count() const { return n_states_; }
-  // Length of the pattern prefix a state stands for.
-  uint32_t depth(uint32_t state) const { return depth_[state >> stride_shift_]; }
 
   // Patterns ending at an output state, longest first.
   const int32_t* outputs_begin(uint32_t state) const {
@@ -59,7 +57,6 @@ class Automaton {
   size_t max_len_ = 0;
   size_t n_states_ = 0;
   std::vector<uint32_t> table_;
-  std::vector<uint32_t> depth_;
   std::vector<uint32_t> output_index_;
   std::vector<int32_t> outputs_;
 };

@@ -57,6 +57,7 @@ Prefilter::Prefilter(const std::vector<PatternSpec>& patterns) {
     const int half = static_cast<int>(bucket / 8);
     const uint8_t bit = static_cast<uint8_t>(1u << (bucket % 8));
     all_need_word_start[bucket] &= needs_word_start(p);
+    buckets_[bucket].push_back(static_cast<int32_t>(order[rank]));
     for (int j = 0; j < kPositions; ++j) {
       if (static_cast<size_t>(j) < p.bytes.size()) {
         table_[half][j][kBytes.fold[static_cast<uint8_t>(p.bytes[j])] & 0x7f] |= bit;
@@ -65,8 +66,13 @@ Prefilter::Prefilter(const std::vector<PatternSpec>& patterns) {
       }
     }
   }
-  for (size_t b = 0; b < n_buckets; ++b)
+  for (size_t b = 0; b < n_buckets; ++b) {
     if (all_need_word_start[b]) needs_word_start_[b / 8] |= static_cast<uint8_t>(1u << (b % 8));
+    std::sort(buckets_[b].begin(), buckets_[b].end(), [&](int32_t x, int32_t y) {
+      size_t lx = patterns[x].bytes.size(), ly = patterns[y].bytes.size();
+      return lx != ly ? lx > ly : x < y;
+    });
+  }
 }
 
 #ifdef COTSIEVE_HAVE_VBMI_KERNEL
@@ -88,7 +94,8 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) inline __mmask64 word_byt
 }  // namespace
 
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Prefilter::window_masks(
-    const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks) const {
+    const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks, uint8_t* low,
+    uint8_t* high) const {
   // Tables and masks are loaded once for the whole run of windows.
   __m512i lo[2][kPositions], hi[2][kPositions], keep[2];
   for (int h = 0; h < 2; ++h) {
@@ -120,6 +127,8 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Prefilter::window_ma
     __mmask64 after_word = word_bytes(_mm512_loadu_si512(src));
     acc0 = _mm512_mask_and_epi32(acc0, 0xffff, acc0, _mm512_mask_blend_epi8(after_word, _mm512_set1_epi8(-1), keep[0]));
     acc1 = _mm512_mask_and_epi32(acc1, 0xffff, acc1, _mm512_mask_blend_epi8(after_word, _mm512_set1_epi8(-1), keep[1]));
+    _mm512_storeu_si512(low + w * kWindow, acc0);
+    _mm512_storeu_si512(high + w * kWindow, acc1);
     __m512i any = _mm512_or_si512(acc0, acc1);
     uint64_t mask = _mm512_test_epi8_mask(any, any);
     if (n - pos < kWindow) mask &= (uint64_t(1) << (n - pos)) - 1;
@@ -129,8 +138,11 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Prefilter::window_ma
 
 #else
 
-void Prefilter::window_masks(const uint8_t*, uint64_t n, uint64_t pos, size_t count, uint64_t* masks) const {
-  // Not reached: available() is false. Accept every position, to stay exact.
+void Prefilter::window_masks(const uint8_t*, uint64_t n, uint64_t pos, size_t count, uint64_t* masks, uint8_t* low,
+                             uint8_t* high) const {
+  // Not reached: available() is false. Accept every position and bucket, to stay exact.
+  std::memset(low, 0xff, count * kWindow);
+  std::memset(high, 0xff, count * kWindow);
   for (size_t w = 0; w < count; ++w, pos += kWindow)
     masks[w] = n - pos >= kWindow ? ~uint64_t(0) : (uint64_t(1) << (n - pos)) - 1;
 }

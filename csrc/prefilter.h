@@ -29,13 +29,20 @@ class Prefilter {
   explicit Prefilter(const std::vector<PatternSpec>& patterns);
 
   // For each window w in [0, count): bit i of masks[w] is set if a pattern
-  // may start at pos + 64 * w + i. Windows must lie inside the text.
-  void window_masks(const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks) const;
+  // may start at pos + 64 * w + i, and low[64 * w + i] / high[...] hold the
+  // buckets (0-7 / 8-15) that may match there. Windows must lie inside the text.
+  void window_masks(const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks, uint8_t* low,
+                    uint8_t* high) const;
+
+  // Patterns of a bucket, longest first, then by index: the first valid one
+  // is the bucket's best at a position.
+  const std::vector<int32_t>& bucket(int b) const { return buckets_[b]; }
 
  private:
   static constexpr int kPositions = 4;
   alignas(64) uint8_t table_[2][kPositions][128];  // [bucket half][byte position][byte & 0x7f]
   uint8_t needs_word_start_[2] = {0, 0};          // bucket bits, per half
+  std::vector<int32_t> buckets_[16];
 };
 
 }  // namespace cotsieve

@@ -229,7 +229,11 @@ Scanner::Scanner(std::vector<PatternSpec> patterns, Engine engine)
   bool use = engine == Engine::kPrefilter ||
              (engine == Engine::kAuto && Prefilter::available() && !patterns_.empty() &&
               patterns_.size() <= kPrefilterMaxPatterns);
-  if (use && !patterns_.empty()) prefilter_ = std::make_unique<Prefilter>(patterns_);
+  if (use && !patterns_.empty()) {
+    prefilter_ = std::make_unique<Prefilter>(patterns_);
+    literals_.reserve(patterns_.size());
+    for (const PatternSpec& p : patterns_) literals_.emplace_back(p);
+  }
 }
 
 Scanner::~Scanner() = default;
@@ -240,10 +244,9 @@ int Scanner::worker_count(int requested, size_t n_texts) {
   return static_cast<int>(std::max<size_t>(1, std::min<size_t>(n, std::max<size_t>(1, n_texts))));
 }
 
-bool Scanner::occurrence_ok(const uint8_t* t, uint64_t n, uint64_t start, const PatternSpec& p,
-                            RunCache* anchors) const {
-  const uint64_t len = p.bytes.size(), end = start + len;
-  if (p.case_sensitive && std::memcmp(t + start, p.bytes.data(), len) != 0) return false;
+bool Scanner::context_ok(const uint8_t* t, uint64_t n, uint64_t start, const PatternSpec& p,
+                         RunCache* anchors) const {
+  const uint64_t end = start + p.bytes.size();
   if (p.boundary_end && end < n && kBytes.word[static_cast<uint8_t>(p.bytes.back())] && kBytes.word[t[end]])
     return false;
   switch (p.anchor) {
@@ -270,7 +273,10 @@ void Scanner::resolve_text(const TextRef& text, const Segment* segs, size_t n_se
         const uint64_t start = hit.end - patterns_[*it].bytes.size();
         // Settled matches already cover this start; shorter outputs start later, so go on.
         if (start < resolver.cursor()) continue;
-        if (occurrence_ok(t, text.size, start, patterns_[*it], anchors)) resolver.add({start, hit.end, *it});
+        const PatternSpec& p = patterns_[*it];
+        // The automaton folds case; a case-sensitive pattern needs its exact bytes.
+        if (p.case_sensitive && std::memcmp(t + start, p.bytes.data(), p.bytes.size()) != 0) continue;
+        if (context_ok(t, text.size, start, p, anchors)) resolver.add({start, hit.end, *it});
       }
       if (hit.end >= max_len) resolver.maybe_settle(hit.end - max_len);
     }
@@ -278,30 +284,30 @@ void Scanner::resolve_text(const TextRef& text, const Segment* segs, size_t n_se
   resolver.settle(std::numeric_limits<uint64_t>::max());
 }
 
-// The longest valid occurrence starting exactly at `start`: walk the trie
-// from the root and stop as soon as the automaton falls back to a shorter
-// state. Outputs are sorted longest first, so the patterns of length `depth`
-// (those that start at `start`) lead each list, lowest index first.
-bool Scanner::longest_at(const uint8_t* t, uint64_t n, uint64_t start, RunCache* anchors, Match& found) const {
-  const uint32_t* table = automaton_.table();
-  const uint8_t* byte_class = automaton_.byte_class();
-  uint32_t s = automaton_.root(start > 0 && kBytes.word[t[start - 1]]);
-  bool any = false;
-  for (uint64_t j = start; j < n; ++j) {
-    s = table[s + byte_class[t[j]]];
-    const uint32_t depth = automaton_.depth(s);
-    if (depth != j - start + 1) break;
-    if (s < automaton_.first_output_state()) continue;
-    for (const int32_t* it = automaton_.outputs_begin(s); it != automaton_.outputs_end(s); ++it) {
-      if (patterns_[*it].bytes.size() != depth) break;
-      if (occurrence_ok(t, n, start, patterns_[*it], anchors)) {
-        found = {start, j + 1, *it};
-        any = true;
-        break;
-      }
+// The longest valid occurrence starting exactly at `start` among the
+// patterns of the candidate buckets; ties go to the lowest index. Each bucket
+// lists its patterns longest first, then by index, so a bucket is done at its
+// first valid pattern or at the first one that could not beat the best so far.
+bool Scanner::longest_in_buckets(const uint8_t* t, uint64_t n, uint64_t start, uint32_t buckets,
+                                 RunCache* anchors, Match& found) const {
+  const bool after_word = start > 0 && kBytes.word[t[start - 1]];
+  uint64_t best_len = 0;
+  int32_t best = -1;
+  for (; buckets != 0; buckets &= buckets - 1) {
+    for (int32_t id : prefilter_->bucket(__builtin_ctz(buckets))) {
+      const Literal& lit = literals_[id];
+      const uint64_t len = lit.size();
+      if (len < best_len || (len == best_len && id > best)) break;
+      if (len > n - start || (after_word && lit.needs_word_start())) continue;
+      if (!lit.matches(t + start, n - start) || !context_ok(t, n, start, patterns_[id], anchors)) continue;
+      best_len = len;
+      best = id;
+      break;
     }
   }
-  return any;
+  if (best < 0) return false;
+  found = {start, start + best_len, best};
+  return true;
 }
 
 void Scanner::scan_text_prefiltered(const TextRef& text, ScanScratch& scratch) const {
@@ -314,14 +320,16 @@ void Scanner::scan_text_prefiltered(const TextRef& text, ScanScratch& scratch) c
   Match found{};
   constexpr size_t kBatch = 64;  // windows per filter call: 4 KiB of text
   uint64_t masks[kBatch];
+  alignas(64) uint8_t low[kBatch * Prefilter::kWindow], high[kBatch * Prefilter::kWindow];
   for (uint64_t pos = 0; pos < n; pos += kBatch * Prefilter::kWindow) {
     const size_t count = std::min<uint64_t>(kBatch, (n - pos + Prefilter::kWindow - 1) / Prefilter::kWindow);
-    prefilter_->window_masks(t, n, pos, count, masks);
+    prefilter_->window_masks(t, n, pos, count, masks, low, high);
     for (size_t w = 0; w < count; ++w) {
-      const uint64_t base = pos + w * Prefilter::kWindow;
       for (uint64_t mask = masks[w]; mask != 0; mask &= mask - 1) {
-        const uint64_t start = base + static_cast<uint64_t>(__builtin_ctzll(mask));
-        if (start < cursor || !longest_at(t, n, start, anchors, found)) continue;
+        const size_t i = w * Prefilter::kWindow + static_cast<size_t>(__builtin_ctzll(mask));
+        const uint64_t start = pos + i;
+        const uint32_t buckets = low[i] | (uint32_t(high[i]) << 8);
+        if (start < cursor || !longest_in_buckets(t, n, start, buckets, anchors, found)) continue;
         matches.push_back(found);
         cursor = found.end;
       }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "automaton.h"
+#include "literal.h"
 #include "prefilter.h"
 
 namespace cotsieve {
@@ -72,13 +73,16 @@ class Scanner {
   void resolve_text(const TextRef& text, const Segment* segs, size_t n_segs,
                     ScanScratch& scratch) const;
   void scan_text_prefiltered(const TextRef& text, ScanScratch& scratch) const;
-  bool longest_at(const uint8_t* t, uint64_t n, uint64_t start, RunCache* anchors, Match& found) const;
-  // Case, end boundary and anchor; the automaton already checked the rest.
-  bool occurrence_ok(const uint8_t* t, uint64_t n, uint64_t start, const PatternSpec& p, RunCache* anchors) const;
+  bool longest_in_buckets(const uint8_t* t, uint64_t n, uint64_t start, uint32_t buckets, RunCache* anchors,
+                          Match& found) const;
+  // End boundary and anchor: what neither the automaton nor a literal
+  // compare checks.
+  bool context_ok(const uint8_t* t, uint64_t n, uint64_t start, const PatternSpec& p, RunCache* anchors) const;
 
   std::vector<PatternSpec> patterns_;
   Automaton automaton_;
   std::unique_ptr<Prefilter> prefilter_;
+  std::vector<Literal> literals_;  // for the prefilter engine
 };
 
 }  // namespace cotsieve
