@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,18 +25,9 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cotsieve  # noqa: E402
-from peers import PEERS, real_traces, sample_traces  # noqa: E402
+from peers import PEERS, best_seconds, real_traces, sample_traces  # noqa: E402
 
 SLOW_PEER_BYTES = 8 * 1024 * 1024
-
-
-def best_seconds(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def prefix(texts: list[bytes], limit: int) -> list[bytes]:

@@ -3,7 +3,6 @@ measured in the same run on the same bytes (timings alone are never asserted).
 """
 
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,18 +10,9 @@ import pyarrow as pa
 import cotsieve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from peers import python_re, sample_traces  # noqa: E402
+from peers import best_seconds, python_re, sample_traces  # noqa: E402
 
 FLOOR = 20.0
-
-
-def best_seconds(fn, repeat=3):
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def test_scanner_is_at_least_20x_python_re():
