@@ -176,6 +176,7 @@ void cut_at_markers(const uint8_t* t, const std::vector<Match>& matches, std::ve
       const bool at_line_start = prefix == 0 || t[prefix - 1] == '\n';
       if (!at_line_start && !sentence_start_at(t, at, line, space)) continue;
       const uint64_t at_cut = at_line_start ? prefix : at;
+      if (at_cut <= start) continue;  // an indented bullet opening the step: its prefix is before it
       const Span before = trim(t, {start, at_cut});
       if (before.start == before.end) continue;  // nothing of this step precedes the cut
       cut.push_back({start, before.end, 0, 0});

@@ -17,6 +17,9 @@ struct RunCache {
   bool valid = false;
 
   uint64_t run_start(const uint8_t* t, uint64_t x, const std::array<bool, 256>& member) {
+    // Inside the remembered run: candidates can arrive out of order (the DFA
+    // reports longer patterns that start earlier), and must not rescan it.
+    if (valid && lo <= x && x <= hi) return lo;
     bool reuse = valid && hi <= x;
     uint64_t floor = reuse ? hi : 0;
     uint64_t i = x;
