@@ -47,10 +47,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--seq-len", type=int, default=None, help="tokens per sequence (default: 1024 cpu, 16384 cuda)")
     parser.add_argument("--batch", type=int, default=2, help="sequences per forward pass")
-    parser.add_argument("--traces", type=int, default=8, help="synthetic traces for the end-to-end run")
+    parser.add_argument("--traces", type=int, default=None,
+                        help="synthetic traces for the end-to-end run (default: 4 cpu, 32 cuda)")
     parser.add_argument("--batch-tokens", type=int, default=16384, help="profile(): padded tokens per batch")
-    parser.add_argument("--repeats", type=int, default=3)
-    return parser.parse_args()
+    parser.add_argument("--repeats", type=int, default=None, 
+                        help="timed runs, median reported (default: 1 cpu, 5 cuda)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed runs first (default: 0 cpu, 1 cuda)")
+    args = parser.parse_args()
+    on_gpu = torch.device(args.device).type == "cuda"
+    for name, cpu, cuda in (("seq_len", 1024, 16384), ("traces", 4, 32), ("repeats", 1, 5), ("warmup", 0, 1)):
+        if getattr(args, name) is None:
+            setattr(args, name, cuda if on_gpu else cpu)
+    return args
 
 
 def model_location(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -67,11 +75,12 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(fn: Callable[[], Any], device: torch.device, repeats: int) -> tuple[float, int | None]:
-    """Median seconds over ``repeats`` runs after one warm-up, and the peak extra
-    CUDA memory in bytes (None on the CPU)."""
+def measure(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int) -> tuple[float, int | None]:
+    """Median seconds over ``repeats`` runs after ``warmup`` untimed ones, and the
+    peak extra CUDA memory in bytes (None on the CPU)."""
     with torch.inference_mode():
-        fn()
+        for _ in range(warmup):
+            fn()
         synchronize(device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -91,6 +100,18 @@ def report(name: str, n_tokens: int, seconds: float, peak: int | None) -> None:
     print(f"  {name:28s} {seconds * 1e3:9.1f} ms  {n_tokens / seconds:10,.0f} tok/s{memory}")
 
 
+def warm_up(model: Any, device: torch.device) -> None:
+    """Pay one-time costs (thread pools, allocator, kernel compilation) on a
+    short input before anything is timed."""
+    head = output_head(model)
+    ids = torch.zeros((1, 16), dtype=torch.long, device=device)
+    with torch.inference_mode():
+        hidden = head.base(input_ids=ids, use_cache=False).last_hidden_state[0]
+        linear_token_stats(hidden, head.weight, ids[0], bias=head.bias, softcap=head.softcap)
+        model(input_ids=ids, use_cache=False)
+    synchronize(device)
+
+
 def bench_profile(model: Any, tokenizer: Any, args: argparse.Namespace, device: torch.device) -> None:
     records = generate_traces(args.traces, seed=0, branch_heavy_share=0.5)
     texts, problems = [r["text"] for r in records], [r["problem"] for r in records]
@@ -100,17 +121,17 @@ def bench_profile(model: Any, tokenizer: Any, args: argparse.Namespace, device: 
         counted.clear()
         profile(model, tokenizer, texts, problems, batch_tokens=args.batch_tokens, on_tokens=counted.append)
 
-    seconds, peak = measure(run, device, args.repeats)
+    seconds, peak = measure(run, device, args.repeats, args.warmup)
     print(f"profile(): {len(texts)} synthetic traces, {sum(counted):,} input tokens, "
           f"batch_tokens={args.batch_tokens}")
     report("profile end to end", sum(counted), seconds, peak)
 
 
-def bench_forward(model: Any, args: argparse.Namespace, device: torch.device, seq_len: int) -> None:
+def bench_forward(model: Any, args: argparse.Namespace, device: torch.device) -> None:
     head = output_head(model)
     vocab, dim = head.weight.shape
     generator = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, vocab, (args.batch, seq_len), generator=generator).to(device)
+    ids = torch.randint(0, vocab, (args.batch, args.seq_len), generator=generator).to(device)
     targets = ids[:, 1:].reshape(-1)
     n_tokens = targets.numel()
 
@@ -131,23 +152,23 @@ def bench_forward(model: Any, args: argparse.Namespace, device: torch.device, se
     def plain_head() -> torch.Tensor:
         return F.cross_entropy((hidden @ head.weight.T).float(), targets, reduction="none")
 
-    print(f"forward: batch {args.batch} x {seq_len} tokens, V={vocab}, D={dim}, {model.dtype}")
+    print(f"forward: batch {args.batch} x {args.seq_len} tokens, V={vocab}, D={dim}, {model.dtype}")
     for name, fn in (("fused forward+stats", fused), ("plain logits+cross_entropy", plain),
                      ("fused head only", fused_head), ("plain head only", plain_head)):
-        report(name, n_tokens, *measure(fn, device, args.repeats))
+        report(name, n_tokens, *measure(fn, device, args.repeats, args.warmup))
 
 
 def main() -> None:
     args = parse_args()
     device = torch.device(args.device)
-    seq_len = args.seq_len or (16384 if device.type == "cuda" else 1024)
     location, gguf_file = model_location(args)
     started = time.perf_counter()
     model, tokenizer = load_model(location, gguf_file, args.device, args.dtype)
     print(f"model {location} {gguf_file or ''} on {device} ({model.dtype}), loaded in "
           f"{time.perf_counter() - started:.1f} s; torch threads {torch.get_num_threads()}")
+    warm_up(model, device)
     bench_profile(model, tokenizer, args, device)
-    bench_forward(model, args, device, seq_len)
+    bench_forward(model, args, device)
     if device.type != "cuda":
         print("GPU numbers (throughput and peak memory at >= 16k tokens) need a CUDA device: "
               "--device cuda --seq-len 16384")

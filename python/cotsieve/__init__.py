@@ -13,6 +13,7 @@ Example:
 from .analysis import STEP_MODES, Step, analyze, segment, segments, step_count_ratio
 from .io import BadInputError, TextSpec, read_corpus
 from .patterns import BUILTIN_CATEGORIES, Pattern, PatternSet
+from .profiling import ProfileResult, load_model, profile, summarize
 from .pipeline import CurateOptions, Summary, analyze_corpus, filter_corpus
 from .rules import DropShare, RuleSet, StepCountRatio, Threshold, length_baseline, parse_rule
 
@@ -24,6 +25,7 @@ __all__ = [
     "DropShare",
     "Pattern",
     "PatternSet",
+    "ProfileResult",
     "RuleSet",
     "Step",
     "StepCountRatio",
@@ -34,10 +36,13 @@ __all__ = [
     "analyze_corpus",
     "filter_corpus",
     "length_baseline",
+    "load_model",
     "parse_rule",
+    "profile",
     "read_corpus",
     "segment",
     "segments",
     "step_count_ratio",
+    "summarize",
 ]
 __version__ = "0.1.0"
