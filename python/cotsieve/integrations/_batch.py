@@ -1,0 +1,122 @@
+"""Metric columns for a batch of texts, shared by every integration.
+
+Integrations run in worker processes (``Dataset.map(num_proc=...)``,
+datatrove tasks, Ray actors), so the callable they carry must pickle. A
+compiled ``PatternSet`` holds native state that does not, so ``TraceMetrics``
+carries the patterns in a portable form and compiles them once per process,
+on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional, Union
+
+import pyarrow as pa
+
+from ..analysis import STEP_MODES, analyze
+from ..io import TextSpec
+from ..patterns import BUILTIN_CATEGORIES, PatternSet
+from ..rules import Rule, RuleSet, parse_rule
+
+RulesArg = Union[str, Rule, Sequence[Union[str, Rule]], RuleSet]
+
+
+def _portable(patterns: Union[str, PatternSet]) -> Any:
+    if isinstance(patterns, str):
+        return patterns
+    if isinstance(patterns, PatternSet):
+        return (patterns.patterns, patterns.categories[len(BUILTIN_CATEGORIES):], patterns.name)
+    raise TypeError(f"patterns must be a PatternSet or the name/path of one, got {type(patterns).__name__}")
+
+
+def _compile(portable: Any) -> PatternSet:
+    if isinstance(portable, str):
+        return PatternSet.load(portable)
+    patterns, extra_categories, name = portable
+    return PatternSet(patterns, extra_categories=extra_categories, name=name)
+
+
+def as_rule_set(rules: RulesArg) -> RuleSet:
+    """Rules in any accepted form (text, ``Rule``, a list of those, a ``RuleSet``) as a ``RuleSet``.
+
+    Example:
+        >>> [r.name for r in as_rule_set("branch_step_ratio <= 0.3").rules]
+        ['branch_step_ratio <= 0.3']
+    """
+    if isinstance(rules, RuleSet):
+        return rules
+    items = [rules] if isinstance(rules, (str, Rule)) else list(rules)
+    return RuleSet([parse_rule(r) if isinstance(r, str) else r for r in items])
+
+
+def append_columns(table: pa.Table, columns: pa.Table) -> pa.Table:
+    """``table`` with every column of ``columns`` added at the end (same number of rows)."""
+    for name, column in zip(columns.column_names, columns.columns):
+        table = table.append_column(name, column)
+    return table
+
+
+class TraceMetrics:
+    """A picklable function from texts to the metric columns of ``cotsieve.analyze``.
+
+    The text is chosen as the pipeline does (``think="auto"`` keeps only the
+    ``<think>`` part when there is one), so the numbers equal those of
+    ``cotsieve analyze`` on the same records.
+
+    Args:
+        patterns: a ``PatternSet``, or the name or TOML path of one.
+        steps: step segmentation, as for ``cotsieve.analyze``.
+        think: ``"auto"`` or ``"keep"`` (see ``cotsieve.TextSpec``).
+        columns: the metric columns to return (default: all).
+        prefix: put before every returned column name.
+        threads: native threads per call (``None``: all cores).
+
+    Example:
+        >>> m = TraceMetrics(columns=["n_steps", "branch_step_ratio"], prefix="cs_")
+        >>> m(["<think>Wait.\\n\\nAlternatively, 3.</think>The answer is 3."]).to_pylist()
+        [{'cs_n_steps': 2, 'cs_branch_step_ratio': 0.5}]
+    """
+
+    def __init__(self, patterns: Union[str, PatternSet] = "default", steps: str = "paragraph", think: str = "auto",
+                 columns: Optional[Sequence[str]] = None, prefix: str = "", threads: Optional[int] = None):
+        if steps not in STEP_MODES:
+            raise ValueError(f"unknown step mode {steps!r}, expected one of {list(STEP_MODES)}")
+        self._portable = _portable(patterns)
+        self._compiled = patterns if isinstance(patterns, PatternSet) else None
+        self.steps = steps
+        self.text = TextSpec(think=think)
+        self.prefix = prefix
+        self.threads = threads
+        self.columns = tuple(columns) if columns is not None else self.metric_names
+        unknown = sorted(set(self.columns) - set(self.metric_names))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; metrics are: {', '.join(self.metric_names)}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_compiled": None}
+
+    @property
+    def patterns(self) -> PatternSet:
+        """The compiled pattern set (compiled once per process)."""
+        if self._compiled is None:
+            self._compiled = _compile(self._portable)
+        return self._compiled
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Every column ``cotsieve.analyze`` gives for these patterns."""
+        return tuple(analyze([], self.patterns, self.steps).column_names)
+
+    def __call__(self, texts: Union[Sequence[Union[str, bytes]], pa.Array, pa.ChunkedArray]) -> pa.Table:
+        metrics = analyze(self.thinking_part(texts), self.patterns, self.steps, self.threads)
+        return pa.table({self.prefix + name: metrics.column(name) for name in self.columns})
+
+    def thinking_part(self, texts: Union[Sequence[Union[str, bytes]], pa.Array, pa.ChunkedArray]) -> pa.Array:
+        """The texts as one Arrow array, cut to their thinking part under ``think="auto"``."""
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
+        elif not isinstance(texts, pa.Array):
+            values = list(texts)
+            texts = pa.array(values) if values else pa.array([], pa.string())
+        return self.text.cut_thinking(texts)

@@ -1,0 +1,103 @@
+"""datatrove: a filter that keeps or drops documents by rules, and a step
+that stores the metrics in each document's metadata.
+
+Both work on batches of documents (one native call per batch) and pickle,
+so they run in any executor; each worker compiles the patterns once.
+
+Example:
+    >>> from datatrove.data import Document
+    >>> docs = [Document(text="Perhaps 2.\\n\\nAlternatively, 3.", id="a"), Document(text="2 + 2 = 4.", id="b")]
+    >>> annotated = list(CotsieveAnnotator(columns=["branch_step_ratio"])(docs))
+    >>> [d.metadata for d in annotated]
+    [{'branch_step_ratio': 1.0}, {'branch_step_ratio': 0.0}]
+    >>> [d.id for d in CotsieveFilter("branch_step_ratio <= 0.5")(docs)]
+    ['b']
+
+In a pipeline (see ``docs/integrations.md``)::
+
+    LocalPipelineExecutor(pipeline=[JsonlReader("traces/"), CotsieveAnnotator(),
+                                    CotsieveFilter("branch_step_ratio <= 0.3"), JsonlWriter("curated/")])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional, Union
+
+from . import require_extra
+
+require_extra("datatrove", "datatrove")
+
+from datatrove.data import Document, DocumentsPipeline  # noqa: E402
+from datatrove.pipeline.base import PipelineStep  # noqa: E402
+from datatrove.pipeline.filters.base_filter import BaseFilter  # noqa: E402
+from datatrove.pipeline.writers.disk_base import DiskWriter  # noqa: E402
+from datatrove.utils.batching import batched  # noqa: E402
+from datatrove.utils.typeshelper import StatHints  # noqa: E402
+
+from ..patterns import PatternSet  # noqa: E402
+from ._batch import RulesArg, TraceMetrics, as_rule_set  # noqa: E402
+
+DEFAULT_BATCH = 256
+
+
+class CotsieveFilter(BaseFilter):
+    """Keep the documents the rules keep; a dropped one carries the rules' names as its reason.
+
+    Args:
+        rules: text forms (``"branch_step_ratio <= 0.3"``), ``Rule`` objects,
+            or a list of them. Each document is judged alone, so percentile
+            rules are refused (``ValueError``); use ``cotsieve filter`` or the
+            Ray helper for those.
+        patterns, steps, think: as for ``cotsieve.analyze`` (``think="auto"``
+            keeps only the ``<think>`` part when there is one).
+        batch_size: documents per native call.
+        exclusion_writer: a datatrove writer for the dropped documents.
+    """
+
+    name = "🧠 cotsieve filter"
+
+    def __init__(self, rules: RulesArg, patterns: Union[str, PatternSet] = "default", steps: str = "paragraph",
+                 think: str = "auto", batch_size: int = DEFAULT_BATCH, exclusion_writer: Optional[DiskWriter] = None):
+        super().__init__(exclusion_writer, batch_size)
+        self.rules = as_rule_set(rules)
+        wide = [r.name for r in self.rules.rules if r.corpus_wide]
+        if wide:
+            raise ValueError(f"{wide} need the whole corpus; a datatrove filter sees one document at a time")
+        self.metrics = TraceMetrics(patterns, steps, think, columns=self.rules.columns, threads=1)
+
+    def filter(self, doc: Document) -> Union[bool, tuple[bool, str]]:
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, batch: list[Document]) -> list[Union[bool, tuple[bool, str]]]:
+        decision = self.rules.decide(self.metrics([doc.text for doc in batch]))
+        return [(False, reason) if drop else True for drop, reason in zip(decision.drop, decision.reasons.to_pylist())]
+
+
+class CotsieveAnnotator(PipelineStep):
+    """Store the metrics of ``cotsieve.analyze`` in ``doc.metadata`` (as ``prefix + metric``; null as ``None``).
+
+    Args:
+        patterns, steps, think: as for ``cotsieve.analyze``.
+        columns: the metrics to store (default: all).
+        prefix: put before each metadata key.
+        batch_size: documents per native call.
+    """
+
+    name = "🧠 cotsieve metrics"
+    type = "📊 - STATS"
+
+    def __init__(self, patterns: Union[str, PatternSet] = "default", steps: str = "paragraph", think: str = "auto",
+                 columns: Optional[Sequence[str]] = None, prefix: str = "", batch_size: int = DEFAULT_BATCH):
+        super().__init__()
+        self.metrics = TraceMetrics(patterns, steps, think, columns, prefix, threads=1)
+        self.batch_size = batch_size
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for batch in batched(data or (), self.batch_size):
+            with self.track_time("batch"):
+                rows = self.metrics([doc.text for doc in batch]).to_pylist()
+            for doc, row in zip(batch, rows):
+                doc.metadata.update(row)
+                self.stat_update(StatHints.forwarded)
+                yield doc

@@ -1,0 +1,621 @@
+"""A visual report of a metrics table, to look at before trusting a cut.
+
+``write_report`` turns the ``metrics.parquet`` written by ``cotsieve analyze``
+or ``cotsieve filter`` into a folder holding ``index.html`` and PNG figures
+(drawn with matplotlib's Agg canvas, never through pyplot's global state):
+
+- the distribution of each key metric per source, with the rules' cut lines;
+- the mean step-label transition matrix of each source, as a heatmap;
+- the traces the length filter removes set against those the branching
+  filter removes (counts and Jaccard index);
+- tables of the most extreme traces, each linked to a page that shows the
+  trace with its steps coloured by label and its markers highlighted (when
+  the corpus is at hand).
+
+matplotlib is an optional dependency: ``pip install 'cotsieve[report]'``.
+See ``docs/report.md``.
+
+Example:
+    >>> import tempfile, cotsieve
+    >>> table = cotsieve.analyze(["Let x = 2.\\n\\nAlternatively, x = 3.", "So x = 2."])
+    >>> write_report(table, tempfile.mkdtemp()).name
+    'index.html'
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .analysis import PROGRESS, segments
+from .integrations import require_extra
+from .integrations._batch import RulesArg, as_rule_set
+from .io import ReadOptions, TextSpec, read_corpus
+from .patterns import PatternSet
+from .pipeline import OutputExistsError
+from .rules import LENGTH_COLUMN, DropShare, Rule, RuleSet, Threshold, column_values, group_codes, length_baseline
+
+BRANCH_COLUMN = "branch_step_ratio"
+KEY_METRICS = (BRANCH_COLUMN, "markers_per_1k_words", "repetition", "n_steps", "tail_after_first_answer",
+               LENGTH_COLUMN)
+EXTREME_BY = (BRANCH_COLUMN, "repetition", "tail_after_first_answer")
+DEFAULT_SHARE = 0.10
+DEFAULT_TOP = 20
+_METRIC_TITLES = {LENGTH_COLUMN: "length (n_words)"}
+_ALL = "all traces"
+# Colour per step label: the built-in categories first, extra ones cycle through the rest.
+_LABEL_COLOURS = {"branch": "#d62728", "backtrack": "#ff7f0e", "verify": "#2ca02c", "hesitate": "#9467bd",
+                  "conclude": "#1f77b4", PROGRESS: "#7f7f7f"}
+_EXTRA_COLOURS = ("#8c564b", "#e377c2", "#bcbd22", "#17becf")
+
+
+def require_matplotlib() -> None:
+    """Raise ``MissingExtraError`` (with the pip command) unless matplotlib is installed."""
+    require_extra("matplotlib", "report")
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def load_metrics(metrics: Union[pa.Table, str, Path]) -> pa.Table:
+    """A metrics table, a ``metrics.parquet`` path, or the folder that holds one."""
+    if isinstance(metrics, pa.Table):
+        return metrics
+    path = Path(metrics)
+    if path.is_dir():
+        path = path / "metrics.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such metrics file (write one with cotsieve analyze or filter)")
+    return pq.read_table(path)
+
+
+def rules_from_summary(metrics: Union[pa.Table, str, Path]) -> RuleSet:
+    """The rules recorded in the ``summary.json`` beside a ``metrics.parquet``
+    (none for a table, an ``analyze`` run, or a missing summary)."""
+    if isinstance(metrics, pa.Table):
+        return RuleSet()
+    path = Path(metrics)
+    summary = (path if path.is_dir() else path.parent) / "summary.json"
+    if not summary.is_file():
+        return RuleSet()
+    return as_rule_set([entry["rule"] for entry in json.loads(summary.read_text()).get("rules", [])])
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Rows split by a record field (``source``); one group when the field is absent."""
+
+    codes: np.ndarray
+    names: list[str]
+
+    @classmethod
+    def of(cls, table: pa.Table, field: Optional[str]) -> Groups:
+        if field is None or field not in table.column_names:
+            return cls(np.zeros(table.num_rows, np.int64), [_ALL])
+        codes, labels = group_codes(table, field)
+        return cls(codes, [str(label) for label in labels])
+
+    def masks(self) -> Iterator[tuple[str, np.ndarray]]:
+        for i, name in enumerate(self.names):
+            yield name, self.codes == i
+
+
+def label_names(table: pa.Table) -> list[str]:
+    """Step labels in column order: the categories of the ``count_<cat>`` columns, then ``progress``."""
+    return [c[len("count_"):] for c in table.column_names if c.startswith("count_")] + [PROGRESS]
+
+
+def label_colours(labels: Sequence[str]) -> dict[str, str]:
+    extra = [label for label in labels if label not in _LABEL_COLOURS]
+    return {**_LABEL_COLOURS, **{label: _EXTRA_COLOURS[i % len(_EXTRA_COLOURS)] for i, label in enumerate(extra)}}
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def cut_lines(rules: RuleSet, table: pa.Table, column: str) -> list[tuple[str, Optional[str], float]]:
+    """``(rule name, group or None, value)`` for each cut a rule makes on ``column``.
+
+    A ``DropShare`` cut is its percentile cutoff (per group with ``per``), the
+    value rules.py computes; a ``Threshold`` cut is its value.
+
+    Example:
+        >>> t = pa.table({"x": [1.0, 2.0, 3.0, 4.0]})
+        >>> cut_lines(RuleSet([DropShare("x", 0.25), Threshold("x", "<=", 3.5)]), t, "x")
+        [('drop-top 25% x', None, 3.0), ('x <= 3.5', None, 3.5)]
+    """
+    lines: list[tuple[str, Optional[str], float]] = []
+    for rule in rules.rules:
+        if isinstance(rule, Threshold) and rule.column == column:
+            lines.append((rule.name, None, rule.value))
+        elif isinstance(rule, DropShare) and rule.column == column:
+            for group, cutoff in rule.details(table)["cutoffs"].items():
+                if cutoff is not None:
+                    lines.append((rule.name, group if rule.per else None, cutoff))
+    return lines
+
+
+def transition_matrix(table: pa.Table, rows: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """Mean of each ``p_<a>_<b>`` over the selected rows (nulls skipped; NaN where all are null)."""
+    matrix = np.full((len(labels), len(labels)), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a label never followed by a step: all null
+        for a, src in enumerate(labels):
+            for b, dst in enumerate(labels):
+                matrix[a, b] = np.nanmean(column_values(table, f"p_{src}_{dst}")[rows])
+    return matrix
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Which traces a length filter and a branching filter each remove."""
+
+    length_rule: str
+    branch_rule: str
+    by_length: np.ndarray
+    by_branch: np.ndarray
+
+    @property
+    def both(self) -> int:
+        return int((self.by_length & self.by_branch).sum())
+
+    @property
+    def length_only(self) -> int:
+        return int((self.by_length & ~self.by_branch).sum())
+
+    @property
+    def branch_only(self) -> int:
+        return int((~self.by_length & self.by_branch).sum())
+
+    @property
+    def neither(self) -> int:
+        return int((~self.by_length & ~self.by_branch).sum())
+
+    @property
+    def jaccard(self) -> Optional[float]:
+        """|both| / |either|; ``None`` when neither filter removes anything."""
+        either = int((self.by_length | self.by_branch).sum())
+        return self.both / either if either else None
+
+
+def overlap_rules(rules: RuleSet, table: pa.Table, group: Optional[str]) -> tuple[Rule, Rule]:
+    """The branching and length filters to compare.
+
+    Each is the first given rule on its column (``branch_step_ratio``,
+    ``n_words``). Failing that, the branching filter is the paper's remedy
+    (drop the top 10% per group) and the length filter drops the same share
+    as the branching filter (per the same group), as in the paper's baseline.
+    """
+    def first_on(column: str) -> Optional[Rule]:
+        return next((r for r in rules.rules if column in r.columns and isinstance(r, (Threshold, DropShare))), None)
+
+    per = group if group in table.column_names else None
+    branch = first_on(BRANCH_COLUMN) or DropShare(BRANCH_COLUMN, DEFAULT_SHARE, per=per)
+    if isinstance(branch, DropShare):
+        share, per = branch.share, branch.per
+    else:
+        share = float(branch.drops(table).mean()) if table.num_rows else 0.0
+    return branch, first_on(LENGTH_COLUMN) or length_baseline(share, per)
+
+
+def overlap(rules: RuleSet, table: pa.Table, group: Optional[str]) -> Overlap:
+    branch, length = overlap_rules(rules, table, group)
+    return Overlap(length.name, branch.name, length.drops(table), branch.drops(table))
+
+
+def extreme_rows(table: pa.Table, column: str, top: int) -> np.ndarray:
+    """Rows with the ``top`` largest non-null values of ``column``, largest first (ties: first row first)."""
+    values = column_values(table, column)
+    valid = np.flatnonzero(~np.isnan(values))
+    return valid[np.argsort(-values[valid], kind="stable")][:top]
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _new_figure(width: float, height: float) -> Any:
+    figure_module = require_extra("matplotlib.figure", "report")
+    agg = require_extra("matplotlib.backends.backend_agg", "report")
+    figure = figure_module.Figure(figsize=(width, height), layout="constrained")
+    agg.FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Any, path: Path) -> Path:
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def distribution_figure(table: pa.Table, column: str, groups: Groups, rules: RuleSet, path: Path) -> Path:
+    """Per-group histograms of ``column`` (density, shared bins) with the rules' cut lines."""
+    figure = _new_figure(7, 3.6)
+    axes = figure.add_subplot()
+    values = column_values(table, column)
+    present = values[~np.isnan(values)]
+    bins = np.histogram_bin_edges(present, bins=40) if present.size else 10
+    colours = {}
+    for name, rows in groups.masks():
+        mine = values[rows]
+        mine = mine[~np.isnan(mine)]
+        if mine.size:
+            *_, patches = axes.hist(mine, bins=bins, density=True, histtype="step", linewidth=1.5,
+                                    label=f"{name} (n={mine.size:,})")
+            colours[name] = patches[0].get_edgecolor()
+    for rule_name, group, value in cut_lines(rules, table, column):
+        colour = colours.get(group, "black") if group is not None else "black"
+        where = f" [{group}]" if group is not None else ""
+        axes.axvline(value, color=colour, linestyle="--", linewidth=1.2, label=f"cut: {rule_name}{where} = {value:g}")
+    axes.set_title(_METRIC_TITLES.get(column, column))
+    axes.set_xlabel(column)
+    axes.set_ylabel("density")
+    if not present.size:
+        axes.text(0.5, 0.5, "no values", ha="center", va="center", transform=axes.transAxes)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def transitions_figure(table: pa.Table, groups: Groups, path: Path) -> Path:
+    """One heatmap per group: mean P(next step's label | this step's label)."""
+    labels = label_names(table)
+    columns = min(len(groups.names), 3)
+    rows = math.ceil(len(groups.names) / columns)
+    figure = _new_figure(4.6 * columns, 4.2 * rows)
+    for i, (name, mask) in enumerate(groups.masks()):
+        axes = figure.add_subplot(rows, columns, i + 1)
+        matrix = transition_matrix(table, mask, labels)
+        image = axes.imshow(np.ma.masked_invalid(matrix), vmin=0, vmax=1, cmap="viridis")
+        axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+        axes.set_yticks(range(len(labels)), labels)
+        axes.set_xlabel("next step")
+        axes.set_ylabel("step")
+        axes.set_title(f"{name} (n={int(mask.sum()):,})")
+        for (a, b), value in np.ndenumerate(matrix):
+            if not np.isnan(value):
+                axes.text(b, a, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                          color="white" if value < 0.5 else "black")
+        figure.colorbar(image, ax=axes, shrink=0.8)
+    return _save(figure, path)
+
+
+def overlap_figure(result: Overlap, path: Path) -> Path:
+    """Bars: traces removed by the length filter only, by both, by the branching filter only."""
+    figure = _new_figure(6, 3.2)
+    axes = figure.add_subplot()
+    counts = [result.length_only, result.both, result.branch_only]
+    bars = axes.bar(["length only", "both", "branching only"], counts, color=["#7f7f7f", "#9467bd", "#d62728"])
+    axes.bar_label(bars)
+    jaccard = "n/a" if result.jaccard is None else f"{result.jaccard:.3f}"
+    axes.set_title(f"traces removed (Jaccard = {jaccard})")
+    axes.set_ylabel("traces")
+    return _save(figure, path)
+
+
+# ---------------------------------------------------------------- trace views
+
+
+def _utf8_start(data: bytes, pos: int) -> int:
+    """``pos``, moved back to the first byte of the UTF-8 character it falls inside, if any.
+
+    Example:
+        >>> _utf8_start("a©".encode(), 2), _utf8_start("a©".encode(), 1), _utf8_start(b"\\xa9\\xa9", 1)
+        (1, 1, 1)
+    """
+    if pos >= len(data) or data[pos] & 0xC0 != 0x80:
+        return pos
+    for lead in range(pos - 1, max(pos - 4, -1), -1):
+        byte = data[lead]
+        if byte & 0xC0 != 0x80:
+            width = 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
+            return lead if lead + width > pos else pos
+    return pos
+
+
+def highlighted_html(data: bytes, steps: pa.Table, marks: pa.Table) -> str:
+    """The trace as HTML: each step a ``<span class="step label-…">``, each
+    marker a ``<mark class="marker cat-…">`` inside it, all text escaped.
+
+    Cuts at step and marker edges are moved to UTF-8 character starts, so no
+    character is split; invalid bytes decode to U+FFFD. A marker that crosses
+    a step edge is split there, so the tags always nest.
+
+    Example:
+        >>> import cotsieve
+        >>> ps = cotsieve.PatternSet([("wait", "backtrack")])
+        >>> text = b"Wait, <b>."
+        >>> print(highlighted_html(text, cotsieve.segments([text], ps), ps.matches([text])).replace("><", ">\\n<"))
+        <span class="step label-backtrack" title="step 1: backtrack; flags: backtrack">
+        <mark class="marker cat-backtrack">Wait</mark>, &lt;b&gt;.</span>
+    """
+    step_spans = list(zip(steps.column("start").to_pylist(), steps.column("end").to_pylist(),
+                          steps.column("label").to_pylist(), steps.column("flags").to_pylist()))
+    mark_spans = list(zip(marks.column("start").to_pylist(), marks.column("end").to_pylist(),
+                          marks.column("category").to_pylist()))
+    edges = {0, len(data)} | {e for s in step_spans for e in s[:2]} | {e for m in mark_spans for e in m[:2]}
+    cuts = sorted({_utf8_start(data, e) for e in edges})
+    out: list[str] = []
+    step_in, mark_in = _span_lookup([s[:2] for s in step_spans]), _span_lookup([m[:2] for m in mark_spans])
+    open_step = open_mark = None
+    for start, end in zip(cuts, cuts[1:]):
+        step, mark = step_in(start, end), mark_in(start, end)
+        if open_mark is not None and (mark != open_mark or step != open_step):
+            out.append("</mark>")
+            open_mark = None
+        if step != open_step:
+            if open_step is not None:
+                out.append("</span>")
+            if step is not None:
+                _, _, label, flags = step_spans[step]
+                title = f"step {step + 1}: {label}; flags: {', '.join(flags) or 'none'}"
+                out.append(f'<span class="step label-{label}" title="{html.escape(title)}">')
+            open_step = step
+        if mark is not None and open_mark is None:
+            out.append(f'<mark class="marker cat-{mark_spans[mark][2]}">')
+            open_mark = mark
+        out.append(html.escape(data[start:end].decode("utf-8", "replace")))
+    out.append(("</mark>" if open_mark is not None else "") + ("</span>" if open_step is not None else ""))
+    return "".join(out)
+
+
+def _span_lookup(spans: list[tuple[int, int]]) -> Callable[[int, int], Optional[int]]:
+    """A function from a piece ``[start, end)`` of the text to the index of
+    the sorted, disjoint span that overlaps it (the last one, or None)."""
+    starts = np.array([s for s, _ in spans], np.int64)
+    ends = np.array([e for _, e in spans], np.int64)
+
+    def overlapping(start: int, end: int) -> Optional[int]:
+        i = int(np.searchsorted(starts, end, side="left")) - 1
+        return i if i >= 0 and ends[i] > start else None
+
+    return overlapping
+
+
+def trace_texts(corpus: Any, table: pa.Table, rows: Sequence[int], text: TextSpec) -> dict[int, bytes]:
+    """The texts of the given metric rows, read from ``corpus`` by their ``file`` and ``row`` columns.
+
+    Files are matched by resolved path, so a corpus named with a different
+    relative or absolute spelling still matches. Rows not found are left out.
+    """
+    if not {"file", "row"} <= set(table.column_names):
+        return {}
+    files, numbers = table.column("file").to_pylist(), table.column("row").to_pylist()
+    wanted = {(str(Path(files[i]).resolve()), numbers[i]): i for i in rows}
+    found: dict[int, bytes] = {}
+    for chunk in read_corpus(corpus, ReadOptions(text, threads=1)):
+        name = str(Path(chunk.source.name).resolve())
+        for row in range(chunk.first_row, chunk.first_row + len(chunk)):
+            i = wanted.get((name, row))
+            if i is not None and chunk.texts[row - chunk.first_row].is_valid:
+                found[i] = chunk.texts[row - chunk.first_row].as_py()
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def default_corpus(table: pa.Table) -> list[str]:
+    """The input files named in the metrics' ``file`` column that still exist."""
+    if "file" not in table.column_names:
+        return []
+    return [f for f in dict.fromkeys(table.column("file").to_pylist()) if Path(f).is_file()]
+
+
+# ---------------------------------------------------------------- HTML
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }
+img { max-width: 100%; border: 1px solid #ddd; margin: .5em 0; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 90%; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.trace { white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 90%; line-height: 1.5;
+         border: 1px solid #ddd; padding: 1em; }
+.step { border-left: 4px solid; padding-left: 2px; }
+mark.marker { font-weight: bold; border-radius: 2px; padding: 0 1px; }
+.legend span { display: inline-block; margin-right: 1em; padding: 0 .4em; }
+"""
+_IMAGES_CHECK = """<script>
+window.addEventListener("load", function () {
+  var images = Array.prototype.slice.call(document.images);
+  var ok = images.length > 0 && images.every(function (im) { return im.complete && im.naturalWidth > 0; });
+  document.body.setAttribute("data-images-ok", ok ? "true" : "false");
+});
+</script>"""
+
+
+def _label_css(colours: dict[str, str]) -> str:
+    return "".join(f".label-{label} {{ border-color: {c}; background: {c}14; }} "
+                   f".cat-{label} {{ background: {c}55; }}\n" for label, c in colours.items())
+
+
+def _page(title: str, body: str, colours: dict[str, str], script: str = "") -> str:
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+            f"<style>{_STYLE}{_label_css(colours)}</style>\n</head>\n<body>\n{body}\n{script}\n</body>\n</html>\n")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An HTML table; cells are HTML already (escape text before)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>\n" for row in rows)
+    return f"<table>\n<tr>{head}</tr>\n{body}</table>"
+
+
+def _number(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+
+
+def _legend(colours: dict[str, str], labels: Sequence[str]) -> str:
+    items = "".join(f'<span class="label-{label}">{html.escape(label)}</span>' for label in labels)
+    return f'<p class="legend">step labels: {items} · markers are <mark class="marker">highlighted</mark></p>'
+
+
+def _record_label(table: pa.Table, i: int) -> str:
+    return str(table.column("record_id")[i].as_py()) if "record_id" in table.column_names else f"row {i}"
+
+
+def _trace_facts(table: pa.Table, i: int, group: Optional[str]) -> list[tuple[str, str]]:
+    names = [c for c in (group, *KEY_METRICS, "kept", "drop_reason") if c and c in table.column_names]
+    return [(name, html.escape(_number(table.column(name)[i].as_py()) if name in KEY_METRICS
+                               else str(table.column(name)[i].as_py()))) for name in names]
+
+
+def trace_page(table: pa.Table, i: int, data: bytes, patterns: PatternSet, steps: str, group: Optional[str]) -> str:
+    """The view of one trace: its facts, a label legend, and the highlighted text."""
+    labels = list(patterns.categories) + [PROGRESS]
+    colours = label_colours(labels)
+    title = _record_label(table, i)
+    text = highlighted_html(data, segments([data], patterns, steps, threads=1), patterns.matches([data], threads=1))
+    body = (f'<p><a href="../index.html">← report</a></p>\n<h1>{html.escape(title)}</h1>\n'
+            f"{_table(['field', 'value'], _trace_facts(table, i, group))}\n{_legend(colours, labels)}\n"
+            f'<div class="trace">{text}</div>')
+    return _page(title, body, colours)
+
+
+def _extreme_table(table: pa.Table, column: str, rows: np.ndarray, links: dict[int, str], group: Optional[str]) -> str:
+    header = ["trace", *([group] if group in table.column_names else []), column, "n_words", "n_steps", "kept"]
+    out = []
+    for i in rows.tolist():
+        label = html.escape(_record_label(table, i))
+        cells = [f'<a href="{links[i]}">{label}</a>' if i in links else label]
+        if group in table.column_names:
+            cells.append(html.escape(str(table.column(group)[i].as_py())))
+        cells += [_number(table.column(c)[i].as_py()) for c in (column, "n_words", "n_steps")]
+        cells.append(html.escape(str(table.column("kept")[i].as_py())) if "kept" in table.column_names else "–")
+        out.append(cells)
+    return _table([html.escape(h) for h in header], out)
+
+
+def _overlap_section(result: Overlap, figure: str) -> str:
+    rows = [["removed by length", str(result.both), str(result.length_only)],
+            ["kept by length", str(result.branch_only), str(result.neither)]]
+    jaccard = "n/a (neither removes a trace)" if result.jaccard is None else f"{result.jaccard:.3f}"
+    return (f"<h2>Length filter vs branching filter</h2>\n<p>length: <code>{html.escape(result.length_rule)}</code>; "
+            f"branching: <code>{html.escape(result.branch_rule)}</code>; Jaccard index of the removed sets: "
+            f"<b>{jaccard}</b></p>\n"
+            f"{_table(['', 'removed by branching', 'kept by branching'], rows)}\n"
+            f'<img src="{figure}" alt="traces removed by each filter">')
+
+
+def _rules_section(rules: RuleSet, table: pa.Table) -> str:
+    if not rules:
+        return "<p>No filter rules given: the overlap section uses the paper's defaults.</p>"
+    items = "".join(f"<li><code>{html.escape(d['rule'])}</code>"
+                    + (f" cutoffs: {html.escape(json.dumps(d['cutoffs']))}" if "cutoffs" in d else "") + "</li>"
+                    for d in rules.details(table))
+    return f"<h2>Rules</h2>\n<ul>{items}</ul>"
+
+
+# ---------------------------------------------------------------- the report
+
+
+def write_report(metrics: Union[pa.Table, str, Path], out_dir: Union[str, Path], corpus: Any = None,
+                 cuts: Optional[RulesArg] = None, group: Optional[str] = "source", text: TextSpec = TextSpec(),
+                 patterns: Union[str, PatternSet] = "default", steps: str = "paragraph", top: int = DEFAULT_TOP,
+                 force: bool = False) -> Path:
+    """Write ``index.html``, ``figures/*.png`` and ``traces/*.html`` into ``out_dir``; return the index path.
+
+    Args:
+        metrics: a metrics table, a ``metrics.parquet`` path, or the folder of one.
+        out_dir: the report folder (created if needed).
+        corpus: the input the metrics came from (anything ``read_corpus`` takes),
+            for the trace views. ``None``: the files named in the ``file``
+            column, if they still exist. Without texts the tables have no links.
+        cuts: the rules whose cut lines to draw (text forms or ``Rule`` objects).
+            ``None``: the rules in the ``summary.json`` beside ``metrics``.
+        group: the record field to split by (carry it with ``--field source``);
+            one group when the metrics lack it.
+        text, patterns, steps: as given to ``analyze``/``filter``, so the
+            trace views segment the text as the metrics did.
+        top: traces per table of extremes.
+        force: overwrite an existing report.
+
+    Example:
+        >>> import tempfile, cotsieve
+        >>> t = cotsieve.analyze(["Perhaps 2.\\n\\nAnother idea: 3.", "2 + 2 = 4."])
+        >>> index = write_report(t, tempfile.mkdtemp(), cuts=["branch_step_ratio <= 0.5"])
+        >>> sorted(p.name for p in (index.parent / "figures").iterdir())[:2]
+        ['dist_branch_step_ratio.png', 'dist_markers_per_1k_words.png']
+    """
+    require_matplotlib()
+    table = load_metrics(metrics)
+    rules = rules_from_summary(metrics) if cuts is None else as_rule_set(cuts)
+    folder = Path(out_dir)
+    index = folder / "index.html"
+    if index.exists() and not force:
+        raise OutputExistsError(f"{index} exists; pass --force (force=True) to overwrite it")
+    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    groups = Groups.of(table, group)
+    figures = _write_figures(table, groups, rules, group, folder / "figures")
+    links = _write_trace_views(table, folder, corpus, group, text, patterns, steps, top)
+    body = _index_body(table, groups, rules, group, figures, links, top)
+    index.write_text(_page("cotsieve report", body, label_colours(label_names(table)), _IMAGES_CHECK), "utf-8")
+    return index
+
+
+def _write_figures(table: pa.Table, groups: Groups, rules: RuleSet, group: Optional[str], folder: Path
+                   ) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "distributions": [distribution_figure(table, c, groups, rules, folder / f"dist_{c}.png")
+                          for c in KEY_METRICS if c in table.column_names],
+        "transitions": transitions_figure(table, groups, folder / "transitions.png"),
+    }
+    result = overlap(rules, table, group)
+    figures["overlap"] = (result, overlap_figure(result, folder / "overlap.png"))
+    return figures
+
+
+def _extremes(table: pa.Table, top: int) -> dict[str, np.ndarray]:
+    return {c: extreme_rows(table, c, top) for c in EXTREME_BY if c in table.column_names}
+
+
+def _write_trace_views(table: pa.Table, folder: Path, corpus: Any, group: Optional[str], text: TextSpec,
+                       patterns: Union[str, PatternSet], steps: str, top: int) -> dict[int, str]:
+    """Write one page per extreme trace whose text is found; return row -> relative link."""
+    rows = sorted({int(i) for picked in _extremes(table, top).values() for i in picked})
+    sources = corpus if corpus is not None else default_corpus(table)
+    texts = trace_texts(sources, table, rows, text) if rows and sources else {}
+    if not texts:
+        return {}
+    compiled = patterns if isinstance(patterns, PatternSet) else PatternSet.load(patterns)
+    (folder / "traces").mkdir(exist_ok=True)
+    links = {}
+    for i, data in texts.items():
+        link = f"traces/trace-{i}.html"
+        (folder / link).write_text(trace_page(table, i, data, compiled, steps, group), "utf-8")
+        links[i] = link
+    return links
+
+
+def _relative(path: Path) -> str:
+    return f"figures/{path.name}"
+
+
+def _index_body(table: pa.Table, groups: Groups, rules: RuleSet, group: Optional[str], figures: dict[str, Any],
+                links: dict[int, str], top: int) -> str:
+    sizes = ", ".join(f"{html.escape(name)}: {int(mask.sum()):,}" for name, mask in groups.masks())
+    parts = [f"<h1>cotsieve report</h1>\n<p>{table.num_rows:,} traces ({sizes}).</p>", _rules_section(rules, table),
+             "<h2>Distributions</h2>"]
+    parts += [f'<img src="{_relative(p)}" alt="distribution of {p.stem[len("dist_"):]}">'
+              for p in figures["distributions"]]
+    parts.append(f'<h2>Step-label transitions</h2>\n<p>Mean of the <code>p_&lt;a&gt;_&lt;b&gt;</code> columns per '
+                 f'source: row = a step\'s label, column = the next step\'s.</p>\n'
+                 f'<img src="{_relative(figures["transitions"])}" alt="transition matrices">')
+    result, figure = figures["overlap"]
+    parts.append(_overlap_section(result, _relative(figure)))
+    if not links:
+        parts.append("<p>Trace views are missing: the corpus was not given or not found.</p>")
+    for column, rows in _extremes(table, top).items():
+        parts.append(f"<h2>Highest {html.escape(column)}</h2>\n{_extreme_table(table, column, rows, links, group)}")
+    return "\n".join(parts)
