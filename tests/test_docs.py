@@ -10,7 +10,7 @@ import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 MODULES = ["cotsieve", "cotsieve.patterns", "cotsieve.analysis", "cotsieve.io", "cotsieve.io_writers",
-           "cotsieve.rules", "cotsieve.pipeline", "cotsieve.synth", "cotsieve.demo"]
+           "cotsieve.rules", "cotsieve.pipeline", "cotsieve.synth", "cotsieve.demo", "cotsieve.report"]
 
 
 def test_readme_python_example_runs(capsys):

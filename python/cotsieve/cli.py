@@ -1,9 +1,10 @@
-"""The ``cotsieve`` command line: ``scan``, ``analyze``, ``filter``, ``demo``.
+"""The ``cotsieve`` command line: ``scan``, ``analyze``, ``filter``, ``report``, ``profile``, ``demo``.
 
 Exit codes: 0 success; 1 bad or unreadable input (under ``--on-error=fail``,
 or a file that cannot be read at all); 2 usage error (bad option, rule or
-column); 3 an output exists (without ``--force``) or would overwrite an
-input; 130 interrupted. See ``docs/cli.md``.
+column, or a missing optional dependency such as matplotlib for ``report``);
+3 an output exists (without ``--force``) or would overwrite an input; 130
+interrupted. See ``docs/cli.md`` and ``docs/report.md``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .analysis import STEP_MODES
+from .integrations import MissingExtraError
 from .io import THINK_MODES, BadInputError, ReadOptions, TextSpec, read_corpus
 from .patterns import PatternSet
 from .pipeline import CurateOptions, OutputExistsError, Summary, analyze_corpus, check_rejects, filter_corpus
+from .report import DEFAULT_TOP, require_matplotlib, write_report
 from .rules import DropShare, LENGTH_COLUMN, Rule, parse_rule, parse_share
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_OUTPUT_EXISTS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -36,9 +39,13 @@ examples:
   cotsieve filter traces.jsonl.gz --out curated/ --by branch_step_ratio --drop-top 10% --per source
   cotsieve filter traces.jsonl.zst --out curated/ --where 'branch_step_ratio <= 0.3' --where 'repetition < 0.5'
   cotsieve filter data/ --out curated/ --rule 'step_count_ratio <= 1.5 vs gpt-oss' --text-field 'messages'
+  cotsieve filter traces.jsonl.gz --out curated/ --field source --by branch_step_ratio --drop-top 10% --report
+  cotsieve report curated/ --out report/
+  cotsieve profile --model SmolLM2 --gguf-file model.gguf --data traces.jsonl --out loss/
   cotsieve demo --n 2000
 
-exit codes: 0 ok, 1 bad input, 2 usage error, 3 output exists (use --force), 130 interrupted
+exit codes: 0 ok, 1 bad input, 2 usage error (also: report without matplotlib), 3 output exists (use --force),
+130 interrupted
 """
 
 err_console = Console(stderr=True)
@@ -66,7 +73,26 @@ def build_parser() -> argparse.ArgumentParser:
     filt = commands.add_parser("filter", parents=[reading, _output_options()], help="write metrics and the kept corpus",
                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     filt.add_argument("input", nargs="+", help="file(s), directory or glob of .jsonl[.gz|.zst] / .parquet")
+    filt.add_argument("--compression-level", type=int, help="gzip/zstd level of the kept corpus (default 1 / 3)")
+    filt.add_argument("--report", action="store_true",
+                      help="also write a visual report to OUT/report/ (needs pip install 'cotsieve[report]')")
     _rule_options(filt)
+    report = commands.add_parser("report", parents=[_text_options()], help="write an HTML report with figures",
+                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("metrics", type=Path, help="metrics.parquet, or the --out folder of analyze/filter")
+    report.add_argument("--out", required=True, type=Path, help="report folder")
+    report.add_argument("--force", action="store_true", help="overwrite an existing report")
+    report.add_argument("--corpus", nargs="+", metavar="INPUT",
+                        help="the input of analyze/filter, for trace views (default: the files the metrics name)")
+    report.add_argument("--group", default="source", metavar="FIELD",
+                        help="field to split distributions by (default source; carry it with --field)")
+    report.add_argument("--top", type=int, default=DEFAULT_TOP,
+                        help=f"traces per table of extremes (default {DEFAULT_TOP})")
+    _rule_options(report)
+    # Listed here for --help; main() hands `profile` to its own parser, which
+    # needs torch and transformers only when it runs.
+    commands.add_parser("profile", add_help=False,
+                        help="per-token loss of a causal LM on traces, aligned to steps (cotsieve profile --help)")
     demo = commands.add_parser("demo", help="generate a synthetic corpus, filter it, print the summary")
     demo.add_argument("--n", type=int, default=2000, help="traces to generate (default 2000)")
     demo.add_argument("--seed", type=int, default=0)
@@ -76,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _reading_options() -> argparse.ArgumentParser:
+def _text_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--text-field", default="text", metavar="PATH",
                    help="field or path holding the trace: text, reasoning_content, messages (last assistant "
@@ -86,6 +112,11 @@ def _reading_options() -> argparse.ArgumentParser:
     p.add_argument("--patterns", default="default", metavar="NAME_OR_TOML",
                    help=f"pattern set: {', '.join(PatternSet.available())} or a .toml file")
     p.add_argument("--steps", choices=STEP_MODES, default="paragraph", help="step segmentation (default paragraph)")
+    return p
+
+
+def _reading_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False, parents=[_text_options()])
     p.add_argument("--threads", type=int, help="native threads (default: all cores)")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="fail: stop at the first unusable record (exit 1); skip: write it to rejected.jsonl")
@@ -103,7 +134,6 @@ def _output_options() -> argparse.ArgumentParser:
 
 
 def _rule_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--compression-level", type=int, help="gzip/zstd level of the kept corpus (default 1 / 3)")
     p.add_argument("--by", metavar="METRIC", help=f"metric to rank by; 'length' means {LENGTH_COLUMN}")
     share = p.add_mutually_exclusive_group()
     share.add_argument("--drop-top", metavar="SHARE", help="drop this share with the highest --by (10%% or 0.1)")
@@ -114,7 +144,7 @@ def _rule_options(p: argparse.ArgumentParser) -> None:
                         "'step_count_ratio <= 1.5 vs SOURCE [problem FIELD] [source FIELD]'")
 
 
-def rules_from_args(args: argparse.Namespace) -> list[Rule]:
+def rules_from_args(args: argparse.Namespace, required: bool = True) -> list[Rule]:
     """The rules the ``filter`` options ask for; ``ValueError`` if they make no sense."""
     rules = [parse_rule(spec) for spec in args.rules]
     share = args.drop_top or args.drop_bottom
@@ -125,7 +155,7 @@ def rules_from_args(args: argparse.Namespace) -> list[Rule]:
     if args.by:
         column = LENGTH_COLUMN if args.by == "length" else args.by
         rules.insert(0, DropShare(column, parse_share(share), "top" if args.drop_top else "bottom", args.per))
-    if not rules:
+    if not rules and required:
         raise ValueError("no rule given; use e.g. --by branch_step_ratio --drop-top 10% or --where 'METRIC <= X'")
     return rules
 
@@ -238,10 +268,33 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_filter(args: argparse.Namespace) -> int:
     rules = rules_from_args(args)
     options = options_from_args(args)
+    if args.report:
+        require_matplotlib()  # before the run, not after it
     with ProgressBar("filtering", args.quiet) as progress:
         summary = filter_corpus(args.input, args.out, rules, options, progress)
     print_summary(summary)
+    if args.report:
+        _report(summary.outputs["metrics"], args.out / "report", args.input, rules, args.per or "source", options,
+                args.force, DEFAULT_TOP)
     return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    rules = rules_from_args(args, required=False)
+    options = CurateOptions(text=TextSpec(args.text_field, args.think), patterns=PatternSet.load(args.patterns),
+                            steps=args.steps)
+    if args.top < 1:
+        raise ValueError("--top must be at least 1")
+    _report(args.metrics, args.out, args.corpus, rules or None, args.group, options, args.force, args.top)
+    return EXIT_OK
+
+
+def _report(metrics: Any, out: Path, corpus: Any, rules: Optional[list[Rule]], group: str, options: CurateOptions,
+            force: bool, top: int) -> None:
+    """Write the report; ``rules=None`` takes those in the summary.json beside the metrics."""
+    index = write_report(metrics, out, corpus=corpus, cuts=rules, group=group, text=options.text,
+                         patterns=options.patterns, steps=options.steps, top=top, force=force)
+    out_console.print(f"  report    {index}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -260,16 +313,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"scan": cmd_scan, "analyze": cmd_analyze, "filter": cmd_filter, "demo": cmd_demo}
+COMMANDS = {"scan": cmd_scan, "analyze": cmd_analyze, "filter": cmd_filter, "report": cmd_report, "demo": cmd_demo}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; returns the exit code (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["profile"]:
+        from . import profile_cli
+
+        return profile_cli.main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except OutputExistsError as err:
         return _fail(err, EXIT_OUTPUT_EXISTS)
+    except MissingExtraError as err:
+        return _fail(err, EXIT_USAGE)
     except (BadInputError, FileNotFoundError) as err:
         return _fail(err, EXIT_BAD_INPUT)
     except KeyError as err:
