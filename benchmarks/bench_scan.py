@@ -40,14 +40,32 @@ def prefix(texts: list[bytes], limit: int) -> list[bytes]:
     return out
 
 
+def engines() -> list[str]:
+    return ["dfa", "prefilter"] if cotsieve._core.prefilter_available() else ["dfa"]
+
+
+def measure_sets(texts: list[bytes], repeat: int) -> None:
+    """Count on every shipped set, one thread, each engine: where auto's threshold comes from."""
+    arrow = pa.array(texts, pa.large_binary())
+    nbytes = sum(map(len, texts))
+    print("\n| pattern set | patterns | auto picks | " + " | ".join(f"{e} MB/s" for e in engines()) + " |")
+    print("|---|---:|---|" + "---:|" * len(engines()))
+    for name in cotsieve.PatternSet.available():
+        base = cotsieve.PatternSet.load(name)
+        rates = []
+        for engine in engines():
+            ps = cotsieve.PatternSet(base.patterns, extra_categories=base.categories[5:], engine=engine)
+            rates.append(nbytes / best_seconds(lambda: ps.count(arrow, threads=1), repeat) / 1e6)
+        print(f"| {name} | {len(base)} | {base.engine} | " + " | ".join(f"{r:,.0f}" for r in rates) + " |")
+
+
 def measure(texts: list[bytes], patterns: str, repeat: int) -> list[tuple[str, float, int]]:
     """Rows of (name, MB/s, bytes measured)."""
     arrow = pa.array(texts, pa.large_binary())
     nbytes = sum(map(len, texts))
     threads = os.cpu_count() or 1
     rows = []
-    engines = ["prefilter", "dfa"] if cotsieve.PatternSet.load(patterns).engine == "prefilter" else ["dfa"]
-    for engine in engines:
+    for engine in engines():
         ps = cotsieve.PatternSet(cotsieve.PatternSet.load(patterns).patterns, engine=engine)
         for n in sorted({1, threads}):
             secs = best_seconds(lambda: ps.count(arrow, threads=n), repeat)
@@ -79,7 +97,8 @@ def print_table(rows: list[tuple[str, float, int]]) -> None:
     for name, rate, size in rows:
         vs_re = f"{rate / re_rate:.0f}×" if re_rate else "-"
         vs_hs = f"{rate / hs_rate:.2f}×" if hs_rate else "-"
-        print(f"| {name} | {rate:,.0f} | {vs_re} | {vs_hs} | {size / 1e6:.1f} |")
+        shown = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2f}"
+        print(f"| {name} | {shown} | {vs_re} | {vs_hs} | {size / 1e6:.1f} |")
 
 
 def print_analyze_overhead(rows: list[tuple[str, float, int]]) -> None:
@@ -107,6 +126,7 @@ def main() -> None:
     rows = measure(texts, args.patterns, args.repeat)
     print_table(rows)
     print_analyze_overhead(rows)
+    measure_sets(texts, args.repeat)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ bool needs_word_start(const PatternSpec& p) {
   return p.boundary_start && kBytes.word[static_cast<uint8_t>(p.bytes[0])];
 }
 
+// The table index of a byte: ASCII case-folded, and every byte >= 0x80
+// shares index 0x7f (with DEL), so non-ASCII bytes never pose as letters.
+uint8_t index_of(uint8_t b) { return b >= 0x80 ? 0x7f : kBytes.fold[b]; }
+
 std::string folded_prefix(const PatternSpec& p, size_t n) {
   std::string s;
   for (size_t i = 0; i < std::min(n, p.bytes.size()); ++i) s.push_back(static_cast<char>(kBytes.fold[static_cast<uint8_t>(p.bytes[i])]));
@@ -58,11 +62,19 @@ Prefilter::Prefilter(const std::vector<PatternSpec>& patterns) {
     const uint8_t bit = static_cast<uint8_t>(1u << (bucket % 8));
     all_need_word_start[bucket] &= needs_word_start(p);
     buckets_[bucket].push_back(static_cast<int32_t>(order[rank]));
-    for (int j = 0; j < kPositions; ++j) {
-      if (static_cast<size_t>(j) < p.bytes.size()) {
-        table_[half][j][kBytes.fold[static_cast<uint8_t>(p.bytes[j])] & 0x7f] |= bit;
+    const size_t len = p.bytes.size();
+    const bool needs_word_end = p.boundary_end && kBytes.word[static_cast<uint8_t>(p.bytes.back())];
+    for (size_t j = 0; j < kPositions; ++j) {
+      uint8_t* entries = table_[half][j];
+      if (j < len) {
+        entries[index_of(static_cast<uint8_t>(p.bytes[j]))] |= bit;
+      } else if (j == len && needs_word_end) {
+        // A short pattern with a word boundary after it: the next byte must
+        // not be a word byte, which keeps "or" from passing in "order".
+        for (int b = 0; b < 256; ++b)
+          if (!kBytes.word[b]) entries[index_of(static_cast<uint8_t>(b))] |= bit;
       } else {
-        for (auto& entry : table_[half][j]) entry |= bit;  // past the end: any byte
+        for (int i = 0; i < 128; ++i) entries[i] |= bit;  // past the end: any byte
       }
     }
   }
@@ -120,7 +132,8 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Prefilter::window_ma
     }
     __m512i acc0 = _mm512_set1_epi8(-1), acc1 = acc0;
     for (int j = 0; j < kPositions; ++j) {
-      __m512i idx = fold_upper(_mm512_loadu_si512(src + 1 + j));
+      // Same indexing as index_of(): fold, then clamp bytes >= 0x80 to 0x7f.
+    __m512i idx = _mm512_min_epu8(fold_upper(_mm512_loadu_si512(src + 1 + j)), _mm512_set1_epi8(0x7f));
       acc0 = _mm512_and_si512(acc0, _mm512_permutex2var_epi8(lo[0][j], idx, hi[0][j]));
       acc1 = _mm512_and_si512(acc1, _mm512_permutex2var_epi8(lo[1][j], idx, hi[1][j]));
     }

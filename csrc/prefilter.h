@@ -9,9 +9,10 @@
 // position in tens of bytes for the exact check, which walks the trie.
 //
 // The lookups use AVX-512 VBMI (vpermi2b); `available()` says whether this CPU
-// has it. The filter never misses a start: bytes >= 0x80 are looked up by
-// their low seven bits and every such alias is accepted, and positions past a
-// short pattern's end accept any byte.
+// has it. The filter never misses a start: every byte >= 0x80 is looked up
+// under one shared index, and past a short pattern's end a position accepts
+// any byte, or any non-word byte right after a pattern that needs a word
+// boundary there.
 #pragma once
 
 #include <cstdint>

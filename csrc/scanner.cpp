@@ -210,9 +210,11 @@ class Resolver {
 
 }  // namespace
 
-// Beyond this many patterns the filter's buckets accept most bytes and the
-// DFA is the faster choice.
-constexpr size_t kPrefilterMaxPatterns = 512;
+// Beyond about two patterns per bucket the filter passes too many positions
+// and the DFA is faster: on real traces, the 3-17 pattern shipped sets scan at
+// 2.5-3.9 GB/s with the prefilter against about 1 GB/s with the DFA, while the
+// 84-pattern default set scans at 0.7 against 0.93 GB/s (benchmarks/RESULTS.md).
+constexpr size_t kPrefilterMaxPatterns = 32;
 
 namespace {
 std::vector<PatternSpec> checked(std::vector<PatternSpec> patterns) {

@@ -121,7 +121,7 @@ class PatternSet:
         name: a label shown in ``repr`` and reports.
         engine: ``"auto"`` (default), ``"dfa"`` or ``"prefilter"``. Both
             engines give identical results; ``auto`` takes the SIMD prefilter
-            when the CPU has AVX-512 VBMI and the set has at most 512 patterns,
+            when the CPU has AVX-512 VBMI and the set has at most 32 patterns,
             and the byte-at-a-time DFA otherwise.
 
     Example:
