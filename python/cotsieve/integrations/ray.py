@@ -18,7 +18,8 @@ Example (Ray Data starts a local instance when none is running):
     >>> import ray
     >>> ds = ray.data.from_items([{"id": i, "text": t} for i, t in
     ...                           enumerate(["Perhaps 2.\\n\\nAlternatively, 3.", "2 + 2 = 4.", "x = 1."])])
-    >>> result = filter_dataset(ds, "drop-top 34% branch_step_ratio", id_column="id")
+    >>> result = filter_dataset(ds, "drop-top 34% branch_step_ratio", id_column="id",
+    ...                         concurrency=1, num_cpus=0.5)  # leave CPUs for Ray's readers
     >>> sorted(row["id"] for row in result.kept.take_all())
     [1, 2]
     >>> result.decisions.column("drop_reason").to_pylist()
