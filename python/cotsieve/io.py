@@ -402,15 +402,23 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
     line that lacks it). When the compressed stream is truncated or corrupt,
     the last block ends with the partial line read so far, and the error."""
     carry = b""
+    delivered = 0  # decompressed bytes handed on so far (in blocks or carry)
     with pa.input_stream(source.name, compression=source.compression) as stream:
         while True:
             try:
                 data = stream.read(block_bytes)
             except OSError as err:
-                yield carry + b"\n", f"compressed stream ends early or is corrupt ({err}); records after this are lost"
+                # Arrow drops what it decompressed in the failing read: recover
+                # those bytes, and yield their whole lines before the break.
+                buf = carry + _readable_after(source, delivered)
+                cut = buf.rfind(b"\n") + 1
+                if cut:
+                    yield buf[:cut], False
+                yield buf[cut:] + b"\n", f"compressed stream ends early or is corrupt ({err}); records after this are lost"
                 return
             if not data:
                 break
+            delivered += len(data)
             buf = carry + data
             cut = buf.rfind(b"\n") + 1
             carry = buf[cut:]
@@ -418,6 +426,31 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
                 yield buf[:cut], False
     if carry:
         yield carry + b"\n", False
+
+
+def _readable_after(source: Source, skip: int) -> bytes:
+    """The decompressed bytes of ``source`` after the first ``skip``, as far as
+    they can be read before the stream breaks."""
+    pieces, seen = [], 0
+    try:
+        with open(source.name, "rb") as raw, _python_decompressor(raw, source.compression) as stream:
+            while data := stream.read1(1 << 20) if hasattr(stream, "read1") else stream.read(1 << 20):
+                if seen + len(data) > skip:
+                    pieces.append(data[max(0, skip - seen):])
+                seen += len(data)
+    except Exception:  # the break itself: keep what came before it
+        pass
+    return b"".join(pieces)
+
+
+def _python_decompressor(raw: Any, compression: Optional[str]) -> Any:
+    if compression == "gzip":
+        import gzip
+
+        return gzip.GzipFile(fileobj=raw)
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
 
 
 def _reject_last(chunk: Chunk, reason: str) -> Chunk:
@@ -496,7 +529,17 @@ def _parse_block_fast(buffer: pa.Buffer, offsets: np.ndarray, blank: np.ndarray,
     reasons = _empty_line_reasons(blank)
     fields = pa.table({f: _spread(pc.cast(table.column(f).combine_chunks(), pa.string()), rows, n)
                        for f in options.fields}) if options.fields else _null_fields(n, ())
+    if not _valid_utf8(fields):
+        return None  # a carried field holds invalid UTF-8: the per-line path repairs it
     return texts, reasons, fields
+
+
+def _valid_utf8(table: pa.Table) -> bool:
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _spread(values: pa.Array, rows: np.ndarray, n: int) -> pa.Array:
@@ -567,10 +610,14 @@ def _parse_lines(raw: pa.Array, blank: np.ndarray, options: ReadOptions) -> tupl
 
 
 def _parse_line(line: bytes) -> tuple[Any, Optional[str]]:
+    decoded = line.decode("utf-8", "surrogateescape")
+    # Arrow's block reader skips a leading byte-order mark; so must this path,
+    # or a record's verdict would depend on its neighbours.
+    decoded = decoded[1:] if decoded.startswith("\ufeff") else decoded
     try:
-        obj = json.loads(line.decode("utf-8", "surrogateescape"))
+        obj = json.loads(decoded)
     except json.JSONDecodeError as err:
-        return None, f"malformed JSON: {err.msg} at column {err.colno}"
+        return None, f"malformed JSON: {err.msg.removesuffix(' at')} at column {err.colno}"
     except RecursionError:
         return None, "malformed JSON: nested too deeply"
     if not isinstance(obj, dict):
@@ -579,9 +626,17 @@ def _parse_line(line: bytes) -> tuple[Any, Optional[str]]:
 
 
 def _field_string(value: Any) -> Optional[str]:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+    """A carried field as valid UTF-8 text: invalid bytes (kept as surrogate
+    escapes by the line decoder) become U+FFFD, since Parquet strings must be
+    UTF-8; the record itself keeps its original bytes."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def _string_table(columns: dict[str, list], n: int) -> pa.Table:

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import json
+import glob
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,6 +39,7 @@ class AtomicFile:
     def __init__(self, path: Union[str, Path]) -> None:
         self.path = Path(path)
         self.temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        _remove_orphaned_temps(self.path)
 
     def open(self) -> pa.NativeFile:
         return pa.OSFile(str(self.temp), "wb")
@@ -53,6 +55,24 @@ class AtomicFile:
 
     def discard(self) -> None:
         self.temp.unlink(missing_ok=True)
+
+
+def _remove_orphaned_temps(path: Path) -> None:
+    """Delete temp files of ``path`` left by runs that were killed: their pid is gone."""
+    for temp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = temp.name[len(path.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            temp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
 
 
 def _fsync_dir(folder: Path) -> None:

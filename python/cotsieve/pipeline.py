@@ -270,6 +270,10 @@ def _run(inputs: Any, out_dir: Union[str, Path], rules: RuleSet, options: Curate
     try:
         run = _TwoPass if rules.corpus_wide else _OnePass
         run(sources, outputs, rules, patterns, options, fields, summary, progress).execute()
+        # summary.json marks a finished run: drop an old one before the new
+        # outputs replace the old, so a crash in between leaves no summary
+        # describing files it does not match.
+        paths.summary.unlink(missing_ok=True)
         outputs.commit()
     except BaseException:
         outputs.discard()
