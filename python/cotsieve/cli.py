@@ -55,7 +55,7 @@ out_console = Console()
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 too; keep its message, add the hint
         self.print_usage(sys.stderr)
-        err_console.print(f"[red]error:[/red] {message} (see --help)")
+        err_console.print(f"[red]error:[/red] {message} (see --help)", soft_wrap=True)
         sys.exit(EXIT_USAGE)
 
 
@@ -341,7 +341,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _fail(message: Any, code: int) -> int:
-    err_console.print(f"error: {message}", highlight=False, markup=False, style="red")
+    err_console.print(f"error: {message}", highlight=False, markup=False, style="red", soft_wrap=True)
     return code
 
 
