@@ -31,10 +31,10 @@ RUN_DEPENDENT = ("seconds", "outputs")
 
 
 def write_corpus(path: Path) -> Path:
-    """About 75 MB of traces with a malformed line and a blank line every 500 records."""
+    """About 150 MB of traces with a malformed line and a blank line every 500 records."""
     traces = generate_traces(400, seed=5)
     lines = []
-    for copy in range(24):
+    for copy in range(48):
         for record in traces:
             lines.append(json.dumps({**record, "id": f"{record['id']}-{copy}"}).encode() + b"\n")
             if len(lines) % 500 == 0:
@@ -121,13 +121,23 @@ def killed(corpus, reference, tmp_path_factory) -> tuple[Path, list[dict]]:
     delays = sorted(rng.uniform(0.3, 1.2 * seconds) for _ in range(N_KILLS))
     snapshots = []
     for delay in delays:
-        process = subprocess.Popen(filter_command(corpus, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        interrupted = process.poll() is None
-        process.kill()
-        process.wait()
-        snapshots.append({"delay": delay, "interrupted": interrupted, "final": final_files(out)})
+        # A run can be faster than the reference was (a busy machine gets
+        # quieter): a kill that came too late is kept, and retried sooner.
+        for _ in range(4):
+            snapshots.append(kill_after(corpus, out, delay))
+            if snapshots[-1]["interrupted"]:
+                break
+            delay = 0.3 + (delay - 0.3) * 0.5
     return out, snapshots
+
+
+def kill_after(corpus: Path, out: Path, delay: float) -> dict:
+    process = subprocess.Popen(filter_command(corpus, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    interrupted = process.poll() is None
+    process.kill()
+    process.wait()
+    return {"delay": delay, "interrupted": interrupted, "final": final_files(out)}
 
 
 def check_complete(name: str, data: bytes, expected: dict[str, bytes]) -> None:
@@ -172,8 +182,8 @@ def test_sigkill_never_leaves_a_partial_output(killed, reference):
         for name, data in snapshot["final"].items():
             check_complete(name, data, expected)
         check_summary_matches_outputs(snapshot["final"])
-    # Timing on a loaded machine varies; usually 5 or more of the 7 kills land mid-run.
-    assert sum(s["interrupted"] for s in snapshots) >= 2, "the kills must land while the run is going"
+    # Late kills are retried sooner, so nearly all of the 7 land mid-run.
+    assert sum(s["interrupted"] for s in snapshots) >= N_KILLS - 2, "the kills must land while the run is going"
 
 
 def test_a_rerun_after_kills_matches_an_uninterrupted_run(killed, reference, corpus):
