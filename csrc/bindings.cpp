@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "analyzer.h"
+#include "jsonl.h"
 #include "scanner.h"
 #include "text_batch.h"
 
@@ -157,6 +158,41 @@ py::dict analyze(const Analyzer& analyzer, const TextBatch& batch, int threads) 
   return d;
 }
 
+
+// Hands a vector to numpy without a copy: the array owns it through a capsule.
+template <typename T>
+py::array_t<T> owned_array(std::vector<T>&& values) {
+  auto* heap = new std::vector<T>(std::move(values));
+  py::capsule owner(heap, [](void* v) { delete static_cast<std::vector<T>*>(v); });
+  return py::array_t<T>(static_cast<py::ssize_t>(heap->size()), heap->data(), owner);
+}
+
+py::dict extract_jsonl(const py::buffer& block, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& offsets,
+                       const std::vector<std::string>& keys) {
+  const py::buffer_info info = block.request();
+  if (info.itemsize != 1 || info.ndim != 1) throw py::value_error("block must be a 1-d byte buffer");
+  if (offsets.ndim() != 1 || offsets.size() < 1) throw py::value_error("offsets must be a 1-d array of n + 1 entries");
+  if (keys.empty()) throw py::value_error("keys must name the text field first");
+  const int64_t* off = offsets.data();
+  const size_t n_lines = static_cast<size_t>(offsets.size() - 1);
+  if (off[0] < 0 || off[n_lines] > static_cast<int64_t>(info.size)) throw py::value_error("offsets outside the block");
+  for (size_t i = 0; i < n_lines; ++i)
+    if (off[i + 1] < off[i]) throw py::value_error("offsets must not decrease");
+  jsonl::Extraction result;
+  {
+    py::gil_scoped_release release;
+    result = jsonl::extract(static_cast<const uint8_t*>(info.ptr), off, n_lines, keys);
+  }
+  py::list columns;
+  for (jsonl::Column& c : result.columns)
+    columns.append(py::make_tuple(owned_array(std::move(c.offsets)), owned_array(std::move(c.data)),
+                                  owned_array(std::move(c.valid))));
+  py::dict d;
+  d["status"] = owned_array(std::move(result.status));
+  d["columns"] = columns;
+  return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -195,6 +231,8 @@ PYBIND11_MODULE(_core, m) {
       .def("analyze", &analyze, py::arg("batch"), py::arg("threads") = 0)
       .def("segment", &segment, py::arg("batch"), py::arg("threads") = 0);
 
+  m.def("extract_jsonl", &extract_jsonl, py::arg("block"), py::arg("offsets"), py::arg("keys"),
+        "Decode the text (keys[0]) and carried fields of each JSON line; see csrc/jsonl.h.");
   m.def("prefilter_available", &Prefilter::available);
   m.def("worker_count", &Scanner::worker_count, py::arg("requested"), py::arg("n_texts"));
 }

@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-harnesses=(compile scan analyze)
+harnesses=(compile scan analyze jsonl)
 
 if ! python -c "import atheris, cotsieve" 2>/dev/null; then
   echo "fuzz: needs atheris and cotsieve in the active Python (pip install atheris)" >&2

@@ -31,8 +31,10 @@ from typing import Any, Optional, TypeVar, Union
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 import pyarrow.parquet as pq
+from isal import igzip, isal_zlib
+
+from . import _core
 
 JSONL_SUFFIXES = {".jsonl": None, ".ndjson": None, ".jsonl.gz": "gzip", ".jsonl.zst": "zstd", ".jsonl.zstd": "zstd"}
 PARQUET_SUFFIXES = (".parquet",)
@@ -41,6 +43,9 @@ EMPTY_LINE = "empty line"
 _BLOCK_BYTES = 16 << 20
 _ARROW_BATCH_ROWS = 1024
 _WHITESPACE = b" \t\r\n"
+# What a cut or corrupt compressed stream raises: Arrow and gzip raise OSError
+# subclasses, ISA-L its own error, and a gzip stream cut short EOFError.
+STREAM_ERRORS = (OSError, EOFError, isal_zlib.error)
 
 
 class BadInputError(Exception):
@@ -388,9 +393,8 @@ def prefetched(items: Iterator[T], depth: int = 2, busy: Optional[Callable[[floa
 
 def _read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
     first_row = 0
-    field_types: dict[str, pa.DataType] = {}
     for block, stream_error in prefetched(_line_blocks(source, options.block_bytes)):
-        chunk = _jsonl_chunk(source, first_row, block, options, field_types)
+        chunk = _jsonl_chunk(source, first_row, block, options)
         if stream_error:
             chunk = _reject_last(chunk, stream_error)
         first_row += len(chunk)
@@ -403,11 +407,11 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
     the last block ends with the partial line read so far, and the error."""
     carry = b""
     delivered = 0  # decompressed bytes handed on so far (in blocks or carry)
-    with pa.input_stream(source.name, compression=source.compression) as stream:
+    with _decompressed(source) as stream:
         while True:
             try:
                 data = stream.read(block_bytes)
-            except OSError as err:
+            except STREAM_ERRORS as err:
                 # Arrow drops what it decompressed in the failing read: recover
                 # those bytes, and yield their whole lines before the break.
                 buf = carry + _readable_after(source, delivered)
@@ -426,6 +430,15 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
                 yield buf[:cut], False
     if carry:
         yield carry + b"\n", False
+
+
+def _decompressed(source: Source) -> Any:
+    """The decompressed bytes of a JSONL source as a stream. gzip goes through
+    ISA-L (about 2.5x zlib's inflate speed here); the decoders release the GIL,
+    so the reader thread runs beside the engine."""
+    if source.compression == "gzip":
+        return igzip.open(source.name, "rb")
+    return pa.input_stream(source.name, compression=source.compression)
 
 
 def _readable_after(source: Source, skip: int) -> bytes:
@@ -479,8 +492,7 @@ def _blank_lines(block: bytes, offsets: np.ndarray) -> np.ndarray:
     return blank
 
 
-def _jsonl_chunk(source: Source, first_row: int, block: bytes, options: ReadOptions,
-                 field_types: dict[str, pa.DataType]) -> Chunk:
+def _jsonl_chunk(source: Source, first_row: int, block: bytes, options: ReadOptions) -> Chunk:
     offsets = _line_offsets(block)
     n = len(offsets) - 1
     buffer = pa.py_buffer(block)
@@ -489,8 +501,8 @@ def _jsonl_chunk(source: Source, first_row: int, block: bytes, options: ReadOpti
     if not options.parse:
         texts, reasons, fields = _unparsed(n, blank, options)
     else:
-        parsed = _parse_block_fast(buffer, offsets, blank, options, field_types)
-        texts, reasons, fields = parsed if parsed is not None else _parse_lines(raw, blank, options)
+        texts, reasons, fields = (_parse_block_native(block, raw, offsets, blank, options)
+                                  if options.text.is_plain_column else _parse_lines(raw, blank, options))
         if b"<think>" in block or b"</think>" in block:  # a fast scan of the block spares a per-record one
             texts = options.text.cut_thinking(texts)
     return Chunk(source, first_row, texts, reasons, fields, raw, len(block))
@@ -510,83 +522,47 @@ def _null_fields(n: int, names: Sequence[str]) -> pa.Table:
     return pa.table({name: pa.nulls(n, pa.string()) for name in names}) if names else pa.table({"_": pa.nulls(n)}).drop(["_"])
 
 
-def _parse_block_fast(buffer: pa.Buffer, offsets: np.ndarray, blank: np.ndarray, options: ReadOptions,
-                      field_types: dict[str, pa.DataType]) -> Optional[tuple[pa.Array, pa.Array, pa.Table]]:
-    """Parse a block with Arrow's multithreaded JSON reader, reading only the
-    needed fields. Returns ``None`` when the block needs the per-line path
-    (malformed lines, wrong types, nested text paths)."""
-    if not options.text.is_plain_column or options.text.column in options.fields:
-        return None
-    table = _read_json_block(buffer, offsets, options, field_types)
-    if table is None or table.num_rows != int((~blank).sum()):
-        return None
-    text = table.column(options.text.column).combine_chunks()
-    if text.null_count:
-        return None  # missing or null text: let the per-line path say which
-    n = len(blank)
-    rows = np.flatnonzero(~blank)
-    texts = _spread(text.view(pa.binary()), rows, n)
+def _parse_block_native(block: bytes, raw: pa.Array, offsets: np.ndarray, blank: np.ndarray,
+                        options: ReadOptions) -> tuple[pa.Array, pa.Array, pa.Table]:
+    """Decode the text and the carried fields of a block in the native engine.
+    The lines it leaves to Python (see ``csrc/jsonl.h``: malformed JSON, a
+    text that is not a string, a lone surrogate escape, ...) take the
+    per-line parser, which gives each its exact verdict, so a record's
+    verdict never depends on the records around it."""
+    text = options.text.column
+    keys = [text] + [f for f in options.fields if f != text]
+    result = _core.extract_jsonl(block, offsets, keys)
+    columns = dict(zip(keys, (_native_column(*c) for c in result["columns"])))
+    texts = columns[text]
     reasons = _empty_line_reasons(blank)
-    fields = pa.table({f: _spread(pc.cast(table.column(f).combine_chunks(), pa.string()), rows, n)
-                       for f in options.fields}) if options.fields else _null_fields(n, ())
-    if not _valid_utf8(fields):
-        return None  # a carried field holds invalid UTF-8: the per-line path repairs it
+    fields = _string_table({f: columns[f].view(_text_type(columns[f].type)) for f in options.fields}, len(blank))
+    slow = result["status"] == _NEEDS_FULL_PARSER
+    if not slow.any():
+        return texts, reasons, fields
+    slow_texts, slow_reasons, slow_fields = _parse_lines(raw.filter(pa.array(slow)), np.zeros(int(slow.sum()), bool),
+                                                          options)
+    mask = pa.array(slow)
+    texts = pc.replace_with_mask(texts, mask, slow_texts.cast(texts.type))
+    reasons = pc.replace_with_mask(reasons, mask, slow_reasons)
+    fields = pa.table({f: pc.replace_with_mask(fields.column(f).combine_chunks(), mask,
+                                               slow_fields.column(f).combine_chunks().cast(fields.column(f).type))
+                       for f in options.fields}) if options.fields else fields
     return texts, reasons, fields
 
 
-def _valid_utf8(table: pa.Table) -> bool:
-    try:
-        table.validate(full=True)
-    except pa.ArrowInvalid:
-        return False
-    return True
+_NEEDS_FULL_PARSER = 2  # jsonl::kNeedsFullParser
 
 
-def _spread(values: pa.Array, rows: np.ndarray, n: int) -> pa.Array:
-    """Place ``values`` at ``rows`` of an array of length ``n``, nulls elsewhere."""
-    if len(rows) == n:
-        return values
-    where = np.full(n, -1, np.int64)
-    where[rows] = np.arange(len(rows))
-    return values.take(pa.array(where, mask=where < 0))
+def _native_column(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """A binary Arrow array over the native engine's buffers, without copying
+    the data; ``binary`` (32-bit offsets) unless the values need more."""
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    kind, offsets = (pa.binary(), offsets.astype(np.int32)) if offsets[-1] < 2**31 else (pa.large_binary(), offsets)
+    return pa.Array.from_buffers(kind, len(valid), [validity, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
-_TYPE_CHANGE = re.compile(r"Column\(/([^)]*)\) changed from \w+ to (\w+)")
-_FIELD_TYPES = {"number": [pa.int64(), pa.float64()], "boolean": [pa.bool_()]}
-
-
-def _read_json_block(buffer: pa.Buffer, offsets: np.ndarray, options: ReadOptions,
-                     field_types: dict[str, pa.DataType]) -> Optional[pa.Table]:
-    """Read the text and extra fields; an extra field that is not a string is
-    retried as a number or boolean (the choice is remembered per file)."""
-    longest = int(np.diff(offsets).max()) if len(offsets) > 1 else 1
-    threads = options.threads or pa.cpu_count()
-    read_options = pj.ReadOptions(use_threads=threads > 1,
-                                  block_size=max(longest + 1, 1 << 20, buffer.size // max(threads, 1) + 1))
-    for _ in range(2 * len(options.fields) + 1):
-        schema = pa.schema([(options.text.column, pa.string())]
-                           + [(f, field_types.get(f, pa.string())) for f in options.fields])
-        parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
-        try:
-            return pj.read_json(pa.BufferReader(buffer), read_options=read_options, parse_options=parse)
-        except pa.ArrowInvalid as err:
-            if not _retype_field(str(err), options.fields, field_types):
-                return None
-    return None
-
-
-def _retype_field(message: str, fields: Sequence[str], field_types: dict[str, pa.DataType]) -> bool:
-    match = _TYPE_CHANGE.search(message)
-    if not match or match.group(1) not in fields:
-        return False
-    name, found = match.groups()
-    candidates = _FIELD_TYPES.get(found, [])
-    current = field_types.get(name, pa.string())
-    following = candidates[candidates.index(current) + 1:] if current in candidates else candidates
-    if not following:
-        return False
-    field_types[name] = following[0]
-    return True
+def _text_type(binary: pa.DataType) -> pa.DataType:
+    return pa.large_string() if binary == pa.large_binary() else pa.string()
 
 
 def _parse_lines(raw: pa.Array, blank: np.ndarray, options: ReadOptions) -> tuple[pa.Array, pa.Array, pa.Table]:
@@ -620,6 +596,8 @@ def _parse_line(line: bytes) -> tuple[Any, Optional[str]]:
         return None, f"malformed JSON: {err.msg.removesuffix(' at')} at column {err.colno}"
     except RecursionError:
         return None, "malformed JSON: nested too deeply"
+    except ValueError as err:  # an integer past Python's digit limit
+        return None, f"malformed JSON: {err}"
     if not isinstance(obj, dict):
         return None, f"JSON value is {_json_type(obj)}, expected an object"
     return obj, None

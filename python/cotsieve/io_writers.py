@@ -25,11 +25,15 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from isal import isal_zlib
 
 from .io import Chunk
 
 # gzip level 1 is 3-5x faster than 6 for about 1.3x the size; zstd 3 is its own default.
 DEFAULT_LEVELS = {"gzip": 1, "zstd": 3}
+# gzip levels 0-3 are ISA-L's; 4-9 go to zlib.
+ISAL_MAX_LEVEL = 3
+GZIP_WBITS = 31  # deflate in a gzip member, with a fixed header (no name, no time)
 _MEMBER_BYTES = 4 << 20
 
 
@@ -112,7 +116,10 @@ class JsonlKeptWriter:
         for member in self._pool.map(self._compress, pieces):
             self._stream.write(member)
 
-    def _compress(self, piece: pa.Buffer) -> pa.Buffer:
+    def _compress(self, piece: pa.Buffer) -> Union[pa.Buffer, bytes]:
+        if self._compression == "gzip" and 0 <= self._level <= ISAL_MAX_LEVEL:
+            # ISA-L deflates about 6x faster than zlib at level 1, and smaller.
+            return isal_zlib.compress(piece, self._level, wbits=GZIP_WBITS)
         # A codec holds stream state, so each call gets its own.
         return pa.Codec(self._compression, compression_level=self._level).compress(piece)
 

@@ -1,0 +1,357 @@
+#include "jsonl.h"
+
+#include <cstring>
+
+namespace cotsieve::jsonl {
+namespace {
+
+// Python refuses to convert integers longer than this (sys.int_info
+// default_max_str_digits); such lines go to the Python parser for its error.
+constexpr size_t kMaxIntDigits = 4300;
+
+bool is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+int hex_value(uint8_t c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Strict UTF-8: no overlong forms, no encoded surrogates, nothing past U+10FFFF.
+bool valid_utf8(const uint8_t* p, const uint8_t* end) {
+  while (p < end) {
+    if (end - p >= 8) {
+      uint64_t word;
+      std::memcpy(&word, p, 8);
+      if ((word & 0x8080808080808080ull) == 0) {
+        p += 8;
+        continue;
+      }
+    }
+    const uint8_t c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int extra;
+    uint8_t lo = 0x80, hi = 0xBF;  // bounds of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (end - p <= extra || p[1] < lo || p[1] > hi) return false;
+    for (int k = 2; k <= extra; ++k)
+      if ((p[k] & 0xC0) != 0x80) return false;
+    p += extra + 1;
+  }
+  return true;
+}
+
+void append_utf8(std::vector<uint8_t>& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<uint8_t>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<uint8_t>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<uint8_t>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<uint8_t>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<uint8_t>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<uint8_t>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<uint8_t>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<uint8_t>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<uint8_t>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<uint8_t>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// A recursive-descent reader over one line. Every method returns false when
+// the line is not certain to parse the same way in Python.
+class LineReader {
+ public:
+  LineReader(const uint8_t* begin, const uint8_t* end) : p_(begin), end_(end) {}
+
+  bool read(const std::vector<std::string>& keys, std::vector<Column>& columns) {
+    skip_ws();
+    if (!consume('{')) return false;  // not an object, or a byte-order mark
+    std::vector<bool> seen(keys.size(), false);
+    skip_ws();
+    if (!consume('}')) {
+      do {
+        skip_ws();
+        if (!read_member(keys, columns, seen)) return false;
+        skip_ws();
+      } while (consume(','));
+      if (!consume('}')) return false;
+    }
+    skip_ws();
+    return p_ == end_ && seen[0];
+  }
+
+ private:
+  bool read_member(const std::vector<std::string>& keys, std::vector<Column>& columns, std::vector<bool>& seen) {
+    const uint8_t* key = p_ + 1;
+    if (!consume('"')) return false;
+    while (p_ < end_ && *p_ != '"') {
+      if (*p_ == '\\' || *p_ < 0x20) return false;  // an escaped key could equal a wanted one
+      ++p_;
+    }
+    const size_t key_len = static_cast<size_t>(p_ - key);
+    if (!consume('"')) return false;
+    skip_ws();
+    if (!consume(':')) return false;
+    skip_ws();
+    for (size_t k = 0; k < keys.size(); ++k) {
+      if (keys[k].size() != key_len || std::memcmp(keys[k].data(), key, key_len) != 0) continue;
+      if (seen[k]) return false;  // Python keeps the last duplicate; leave that to it
+      seen[k] = true;
+      return k == 0 ? peek('"') && read_string(&columns[0]) : read_field(columns[k]);
+    }
+    return skip_value();
+  }
+
+  // A carried field: its text as `json.dumps` would write the parsed value.
+  bool read_field(Column& column) {
+    if (peek('"')) return read_string(&column);
+    if (literal("null")) return true;
+    for (const char* word : {"true", "false"})
+      if (literal(word)) return set_text(column, word);
+    const uint8_t* start = p_;
+    bool integer = false;
+    if (!read_number(&integer) || !integer) return false;
+    // json.dumps(int("-0")) is "0"; every other integer keeps its digits.
+    if (p_ - start == 2 && start[0] == '-' && start[1] == '0') return set_text(column, "0");
+    column.data.insert(column.data.end(), start, p_);
+    column.valid.back() = 1;
+    return true;
+  }
+
+  static bool set_text(Column& column, const char* text) {
+    column.data.insert(column.data.end(), text, text + std::strlen(text));
+    column.valid.back() = 1;
+    return true;
+  }
+
+  // Any JSON value, validated without decoding. Iterative, so nesting of any
+  // depth costs heap, not stack.
+  bool skip_value() {
+    std::vector<uint8_t>& closers = closers_;
+    closers.clear();
+    while (true) {
+      if (peek('{') || peek('[')) {
+        const uint8_t close = *p_ == '{' ? '}' : ']';
+        ++p_;
+        skip_ws();
+        if (!consume(close)) {
+          closers.push_back(close);
+          if (close == '}' && !object_key()) return false;
+          continue;  // the container's first value
+        }
+      } else if (!skip_scalar()) {
+        return false;
+      }
+      // After a value: close what ends here, or go on to the next value.
+      while (true) {
+        if (closers.empty()) return true;
+        skip_ws();
+        if (consume(',')) {
+          skip_ws();
+          if (closers.back() == '}' && !object_key()) return false;
+          break;
+        }
+        if (!consume(closers.back())) return false;
+        closers.pop_back();
+      }
+    }
+  }
+
+  bool object_key() {
+    if (!peek('"') || !read_string(nullptr)) return false;
+    skip_ws();
+    if (!consume(':')) return false;
+    skip_ws();
+    return true;
+  }
+
+  bool skip_scalar() {
+    if (p_ >= end_) return false;
+    switch (*p_) {
+      case '"':
+        return read_string(nullptr);
+      case 't':
+        return literal("true");
+      case 'f':
+        return literal("false");
+      case 'n':
+        return literal("null");
+      case 'N':
+        return literal("NaN");
+      case 'I':
+        return literal("Infinity");
+      default:
+        if (literal("-Infinity")) return true;
+        bool integer = false;
+        return read_number(&integer);
+    }
+  }
+
+  // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?, as Python's scanner reads it.
+  bool read_number(bool* integer) {
+    consume('-');
+    const uint8_t* digits = p_;
+    if (consume('0')) {
+    } else if (p_ < end_ && *p_ >= '1' && *p_ <= '9') {
+      while (p_ < end_ && is_digit(*p_)) ++p_;
+    } else {
+      return false;
+    }
+    const size_t n_digits = static_cast<size_t>(p_ - digits);
+    *integer = true;
+    if (p_ + 1 < end_ && *p_ == '.' && is_digit(p_[1])) {
+      p_ += 2;
+      while (p_ < end_ && is_digit(*p_)) ++p_;
+      *integer = false;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      const uint8_t* e = p_ + 1;
+      if (e < end_ && (*e == '+' || *e == '-')) ++e;
+      if (e < end_ && is_digit(*e)) {
+        while (e < end_ && is_digit(*e)) ++e;
+        p_ = e;
+        *integer = false;
+      }
+    }
+    return !(*integer && n_digits > kMaxIntDigits);
+  }
+
+  // A string at p_ (which is '"'); decoded into `column` unless it is null.
+  bool read_string(Column* column) {
+    ++p_;
+    std::vector<uint8_t>* out = column ? &column->data : nullptr;
+    while (true) {
+      const uint8_t* run = p_;
+      while (p_ < end_ && *p_ != '"' && *p_ != '\\' && *p_ >= 0x20) ++p_;
+      if (out) out->insert(out->end(), run, p_);
+      if (p_ >= end_ || *p_ < 0x20) return false;
+      if (*p_ == '"') break;
+      if (!read_escape(out, column != nullptr)) return false;
+    }
+    ++p_;
+    if (column) column->valid.back() = 1;
+    return true;
+  }
+
+  // An escape at p_ (which is '\\'). Surrogate pairs combine; a lone
+  // surrogate is refused when decoding, since its bytes depend on the
+  // Python parser's error handler.
+  bool read_escape(std::vector<uint8_t>* out, bool strict_surrogates) {
+    if (end_ - p_ < 2) return false;
+    const uint8_t c = p_[1];
+    p_ += 2;
+    const char* simple = "\"\\/bfnrt";
+    const char* decoded = "\"\\/\b\f\n\r\t";
+    if (const char* at = c ? std::strchr(simple, c) : nullptr) {
+      if (out) out->push_back(static_cast<uint8_t>(decoded[at - simple]));
+      return true;
+    }
+    uint32_t cp;
+    if (c != 'u' || !hex4(&cp)) return false;
+    if (cp >= 0xD800 && cp <= 0xDBFF && end_ - p_ >= 6 && p_[0] == '\\' && p_[1] == 'u') {
+      const uint8_t* back = p_;
+      p_ += 2;
+      uint32_t low;
+      if (hex4(&low) && low >= 0xDC00 && low <= 0xDFFF) {
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+      } else {
+        p_ = back;  // not a pair: the high surrogate stands alone
+      }
+    }
+    if (cp >= 0xD800 && cp <= 0xDFFF && strict_surrogates) return false;
+    if (out) append_utf8(*out, cp);
+    return true;
+  }
+
+  bool hex4(uint32_t* value) {
+    if (end_ - p_ < 4) return false;
+    *value = 0;
+    for (int k = 0; k < 4; ++k) {
+      const int h = hex_value(p_[k]);
+      if (h < 0) return false;
+      *value = *value * 16 + static_cast<uint32_t>(h);
+    }
+    p_ += 4;
+    return true;
+  }
+
+  bool literal(const char* word) {
+    const size_t n = std::strlen(word);
+    if (static_cast<size_t>(end_ - p_) < n || std::memcmp(p_, word, n) != 0) return false;
+    p_ += n;
+    return true;
+  }
+
+  void skip_ws() {
+    while (p_ < end_ && is_ws(*p_)) ++p_;
+  }
+  bool peek(uint8_t c) const { return p_ < end_ && *p_ == c; }
+  bool consume(uint8_t c) {
+    if (!peek(c)) return false;
+    ++p_;
+    return true;
+  }
+
+  const uint8_t* p_;
+  const uint8_t* end_;
+  std::vector<uint8_t> closers_;  // of the containers open in skip_value
+};
+
+bool blank(const uint8_t* p, const uint8_t* end) {
+  while (p < end && is_ws(*p)) ++p;
+  return p == end;
+}
+
+}  // namespace
+
+Extraction extract(const uint8_t* data, const int64_t* offsets, size_t n_lines, const std::vector<std::string>& keys) {
+  Extraction result;
+  result.status.assign(n_lines, kNeedsFullParser);
+  result.columns.resize(keys.size());
+  for (Column& c : result.columns) {
+    c.offsets.reserve(n_lines + 1);
+    c.offsets.push_back(0);
+    c.valid.reserve(n_lines);
+  }
+  // The text dominates the bytes of a line; reserving for it avoids regrowth.
+  if (!keys.empty() && n_lines) result.columns[0].data.reserve(static_cast<size_t>(offsets[n_lines] - offsets[0]));
+  for (size_t i = 0; i < n_lines; ++i) {
+    const uint8_t* begin = data + offsets[i];
+    const uint8_t* end = data + offsets[i + 1];
+    for (Column& c : result.columns) c.valid.push_back(0);
+    if (blank(begin, end)) {
+      result.status[i] = kBlank;
+    } else if (!keys.empty() && valid_utf8(begin, end) && LineReader(begin, end).read(keys, result.columns)) {
+      result.status[i] = kParsed;
+    } else {
+      // Drop whatever the line decoded before it was refused.
+      for (Column& c : result.columns) {
+        c.data.resize(static_cast<size_t>(c.offsets.back()));
+        c.valid.back() = 0;
+      }
+    }
+    for (Column& c : result.columns) c.offsets.push_back(static_cast<int64_t>(c.data.size()));
+  }
+  return result;
+}
+
+}  // namespace cotsieve::jsonl

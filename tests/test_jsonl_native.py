@@ -1,0 +1,131 @@
+"""The native JSON Lines reader against the per-line Python parser.
+
+The reader decodes the text and the carried fields of each line in the
+native engine and hands every line it is not sure of to ``json.loads``. The
+per-line parser is the reference: on any block, texts, reasons and fields
+must come out exactly as if every line had gone through it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cotsieve import _core
+from jsonl_helpers import FIELDS, both_ways
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12))
+json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                            st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+                           max_leaves=8)
+# Texts with escapes of every kind: quotes, backslashes, controls, non-ASCII,
+# astral characters (surrogate pairs when ASCII-escaped) and lone surrogates.
+texts = st.text(alphabet=st.one_of(st.sampled_from('"\\/\b\f\n\r\t\x00\x1f\x7fé中😀\ud800\udfff'),
+                                   st.characters(codec="utf-8")), max_size=40)
+
+
+carried = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), texts)
+
+
+@st.composite
+def records(draw) -> dict:
+    """Mostly records the native reader takes (a string text, scalar fields),
+    with other keys, key orders and value types mixed in."""
+    record = {}
+    keys = draw(st.permutations(["text", "source", "id", "meta"]))
+    for key in keys[:draw(st.integers(1, 4))]:
+        if key == "text":
+            record[key] = draw(texts) if draw(st.integers(0, 9)) else draw(json_values)
+        elif key in FIELDS:
+            record[key] = draw(carried) if draw(st.integers(0, 4)) else draw(json_values)
+        else:
+            record[key] = draw(json_values)
+    if draw(st.integers(0, 9)) == 0:
+        record[draw(st.sampled_from(["tExt", "te\\u0078t", ""]))] = draw(texts)
+    return record
+
+
+def encode(record: dict, ascii_only: bool, spacing: str) -> bytes:
+    separators = ("," + spacing, ":" + spacing)
+    text = json.dumps(record, ensure_ascii=ascii_only, separators=separators, allow_nan=True)
+    return text.encode("utf-8", "surrogatepass")
+
+
+# Byte-level damage: each turns a good line into one the native reader must
+# either decode as Python does or leave to Python.
+DAMAGE = [
+    lambda b: b,
+    lambda b: b"\xef\xbb\xbf" + b,                       # byte-order mark
+    lambda b: b[:-1],                                    # cut before the brace
+    lambda b: b + b" {}",                                # extra data
+    lambda b: b.replace(b"e", b"\xff", 1),               # invalid UTF-8
+    lambda b: b.replace(b"e", b"\xed\xa0\x80", 1),       # an encoded surrogate
+    lambda b: b.replace(b'"', b'"\\ud83d', 1),           # a lone high surrogate escape
+    lambda b: b.replace(b":", b": \t", 1),               # whitespace
+    lambda b: b.replace(b",", b",,", 1),                 # a doubled comma
+    lambda b: b.replace(b"{", b'{"text": "dup", ', 1),   # a repeated key
+    lambda b: b.replace(b"{", b'{"id": -0, ', 1),        # an integer that json.dumps rewrites
+    lambda b: b.replace(b"{", b'{"id": 1.50, ', 1),      # a float in a carried field
+    lambda b: b.replace(b"{", b'{"id": 0' + b"1" * 5 + b", ", 1),  # a leading zero
+    lambda b: b.replace(b"{", b"[", 1),                  # not an object
+    lambda b: b"  \t\r",                                 # blank
+]
+
+damage = st.one_of(st.just(0), st.integers(0, len(DAMAGE) - 1))  # half the lines undamaged
+lines = st.builds(lambda r, a, s, d: DAMAGE[d](encode(r, a, s)) + b"\n",
+                  records(), st.booleans(), st.sampled_from(["", " ", "\t "]), damage)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(lines, min_size=1, max_size=8))
+def test_native_reader_equals_the_per_line_parser(block_lines):
+    native, reference = both_ways(b"".join(block_lines))
+    assert native == reference
+
+
+@pytest.mark.parametrize("line", [
+    b'{"text": "a\\u00e9\\ud83d\\ude00\\n", "source": "s", "id": 12}\n',
+    b'{"id": true, "text": "", "source": null}\n',
+    b'{"text": "x", "meta": {"a": [1, 2.5e-3, -0.0, NaN, -Infinity, {"b": null}]}}\n',
+    b'{"text": "\\"\\\\\\/\\b\\f\\r\\t"}\r\n',
+])
+def test_clean_lines_take_the_native_path(line):
+    """These lines are certain to parse as Python parses them, so no line goes to Python."""
+    result = _core.extract_jsonl(line, np.array([0, len(line)], np.int64), ["text", *FIELDS])
+    assert result["status"].tolist() == [0]
+    native, reference = both_ways(line)
+    assert native == reference
+
+
+@pytest.mark.parametrize("line", [
+    b'{"text": 1}\n', b'{"source": "s"}\n', b'\xef\xbb\xbf{"text": "a"}\n', b'{"text": "\\ud800"}\n',
+    b'{"te\\u0078t": "a"}\n', b'{"text": "a", "text": "b"}\n', b'{"text": "a", "id": 1.5}\n',
+    b'{"text": "a", "id": [1]}\n', b'{"text": "caf\xe9"}\n', b'{"text": "a\x01"}\n', b'{"text": "a"} x\n',
+    b'{"text": "a", "id": ' + b"9" * 4301 + b"}\n",
+])
+def test_doubtful_lines_are_left_to_python(line):
+    result = _core.extract_jsonl(line, np.array([0, len(line)], np.int64), ["text", *FIELDS])
+    assert result["status"].tolist() == [2]
+    native, reference = both_ways(line)
+    assert native == reference
+
+
+def test_nesting_deeper_than_pythons_limit_is_accepted():
+    deep = b'{"text": "Deep.", "meta": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+    (texts, reasons, _), _ = both_ways(deep)
+    assert (texts, reasons) == ([b"Deep."], [None])
+
+
+def test_bad_offsets_are_refused():
+    with pytest.raises(ValueError, match="outside"):
+        _core.extract_jsonl(b"{}\n", np.array([0, 9], np.int64), ["text"])
+    with pytest.raises(ValueError, match="decrease"):
+        _core.extract_jsonl(b"{}\n{}\n", np.array([0, 3, 1], np.int64), ["text"])
+    with pytest.raises(ValueError, match="text field"):
+        _core.extract_jsonl(b"{}\n", np.array([0, 3], np.int64), [])
