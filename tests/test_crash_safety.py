@@ -31,10 +31,10 @@ RUN_DEPENDENT = ("seconds", "outputs")
 
 
 def write_corpus(path: Path) -> Path:
-    """About 150 MB of traces with a malformed line and a blank line every 500 records."""
+    """About 140 MB of traces with a malformed line and a blank line every 500 records."""
     traces = generate_traces(400, seed=5)
     lines = []
-    for copy in range(48):
+    for copy in range(96):
         for record in traces:
             lines.append(json.dumps({**record, "id": f"{record['id']}-{copy}"}).encode() + b"\n")
             if len(lines) % 500 == 0:

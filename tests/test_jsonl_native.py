@@ -129,3 +129,16 @@ def test_bad_offsets_are_refused():
         _core.extract_jsonl(b"{}\n{}\n", np.array([0, 3, 1], np.int64), ["text"])
     with pytest.raises(ValueError, match="text field"):
         _core.extract_jsonl(b"{}\n", np.array([0, 3], np.int64), [])
+
+
+@pytest.mark.parametrize("special", [b'\\"', b"\\\\", b"\\n", b"\\u00e9", b"\\ud83d\\ude00", b"\xc3\xa9", b"\x1f", b"\x7f"])
+def test_every_offset_of_a_long_string(special):
+    """The reader skips plain string content eight bytes at a time; an escape,
+    a multi-byte character or a control byte must be seen at any offset."""
+    lines = [b'{"text": "' + b"x" * k + special + b"y" * (k % 11) + b'"}\n' for k in range(40)]
+    block = b"".join(lines)
+    offsets = np.cumsum([0] + [len(line) for line in lines]).astype(np.int64)
+    status = _core.extract_jsonl(block, offsets, ["text"])["status"].tolist()
+    assert status == [2 if special == b"\x1f" else 0] * len(lines)
+    native, reference = both_ways(block)
+    assert native == reference

@@ -192,3 +192,26 @@ def test_threads_do_not_change_results(tmp_path):
     assert read_lines(a.outputs["kept"]) == read_lines(b.outputs["kept"])
     assert np.array_equal(pq.read_table(a.outputs["metrics"]).column("n_words"),
                           pq.read_table(b.outputs["metrics"]).column("n_words"))
+
+
+@pytest.mark.parametrize("rule", [Threshold("branch_step_ratio", "<=", 0.3), DropShare("branch_step_ratio", 0.1)],
+                         ids=["one-pass", "two-pass"])
+def test_a_failed_write_stops_the_run_and_leaves_no_output(tmp_path, monkeypatch, rule):
+    """Writes run behind the engine in a thread; a write that fails there
+    (a full disk, say) is raised in the run, and nothing reaches a final name."""
+    from cotsieve import io_writers
+
+    calls = []
+
+    def failing_write(self, chunk, rows):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io_writers.RejectedWriter, "write", failing_write)
+    src = write_corpus(tmp_path / "in.jsonl", corpus_lines(400))
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        filter_corpus(src, out, [rule], CurateOptions(block_bytes=4096, on_error="skip"))
+    assert len(calls) == 2  # the writes after the failed one are skipped
+    assert sorted(p.name for p in out.iterdir()) == []

@@ -412,8 +412,9 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
             try:
                 data = stream.read(block_bytes)
             except STREAM_ERRORS as err:
-                # Arrow drops what it decompressed in the failing read: recover
-                # those bytes, and yield their whole lines before the break.
+                # A decoder may drop what it decompressed in the failing read
+                # (Arrow's do): recover those bytes, and yield their whole
+                # lines before the break.
                 buf = carry + _readable_after(source, delivered)
                 cut = buf.rfind(b"\n") + 1
                 if cut:
@@ -423,11 +424,15 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
             if not data:
                 break
             delivered += len(data)
-            buf = carry + data
-            cut = buf.rfind(b"\n") + 1
-            carry = buf[cut:]
-            if cut:
-                yield buf[:cut], False
+            cut = data.rfind(b"\n") + 1
+            if not cut:  # inside a line longer than a block
+                carry += data
+                continue
+            # One copy per block: the carried start of its first line joined
+            # to the whole lines of this read.
+            block = carry + memoryview(data)[:cut] if carry else (data if cut == len(data) else data[:cut])
+            carry = data[cut:]
+            yield block, False
     if carry:
         yield carry + b"\n", False
 
@@ -503,7 +508,8 @@ def _jsonl_chunk(source: Source, first_row: int, block: bytes, options: ReadOpti
     else:
         texts, reasons, fields = (_parse_block_native(block, raw, offsets, blank, options)
                                   if options.text.is_plain_column else _parse_lines(raw, blank, options))
-        if b"<think>" in block or b"</think>" in block:  # a fast scan of the block spares a per-record one
+        # One scan of the block, for what both tags end with, spares a per-record one.
+        if options.text.think != "keep" and b"think>" in block:
             texts = options.text.cut_thinking(texts)
     return Chunk(source, first_row, texts, reasons, fields, raw, len(block))
 

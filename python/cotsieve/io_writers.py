@@ -15,12 +15,14 @@ Example:
 
 from __future__ import annotations
 
-import json
 import glob
+import json
 import os
+import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 import pyarrow as pa
@@ -85,6 +87,55 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class WriteBehind:
+    """Runs writes in one background thread, in the order given and at most
+    ``depth`` behind, so that compressing and writing one chunk overlaps the
+    engine's work on the next (deflate, Parquet encoding and file writes
+    release the GIL). The first failed write is raised in the caller, at the
+    next ``submit`` or when the ``with`` block ends; the writes after it are
+    skipped, and the outputs are discarded as after any error.
+
+    Example:
+        >>> done = []
+        >>> with WriteBehind() as writes:
+        ...     for i in range(3):
+        ...         writes.submit(done.append, i)
+        >>> done
+        [0, 1, 2]
+    """
+
+    def __init__(self, depth: int = 2):
+        self._jobs: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._work, daemon=True)
+
+    def __enter__(self) -> "WriteBehind":
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self._jobs.put(None)
+        self._thread.join()  # no write may still run when the caller discards the outputs
+        if exc_type is None:
+            self._raise()
+
+    def submit(self, job: Callable[..., None], *args: Any) -> None:
+        self._raise()
+        self._jobs.put((job, args))
+
+    def _work(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            if self._error is None:
+                try:
+                    item[0](*item[1])
+                except BaseException as err:  # handed to the caller
+                    self._error = err
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
 
 
 class JsonlKeptWriter:

@@ -37,7 +37,8 @@ import pyarrow.parquet as pq
 from .analysis import analyze
 from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Source, TextSpec, arrow_schema, prefetched, \
     read_corpus, resolve_inputs
-from .io_writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, write_json
+from .io_writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, \
+    WriteBehind, write_json
 from .patterns import PatternSet
 from .rules import Rule, RuleSet
 
@@ -305,6 +306,7 @@ class _OnePass:
         self.options, self.fields, self.summary, self.progress = options, fields, summary, progress
         self.dropped_by_rule: Counter = Counter()
         self.rejected_by_reason: Counter = Counter()
+        self.writes: Optional[WriteBehind] = None  # set while a pass reads and measures
 
     def read_options(self, parse: bool = True) -> ReadOptions:
         o = self.options
@@ -315,24 +317,32 @@ class _OnePass:
                           busy=lambda seconds: _add_seconds(self.summary, "read", seconds))
 
     def execute(self) -> None:
-        for chunk in self.chunks():
-            metrics = self.measured(chunk)
-            decision = self.rules.decide(metrics)
-            self.dropped_by_rule.update(decision.counts)
-            with _Clock(self.summary.seconds, "write"):
-                self.outputs.metrics.write(_with_decision(metrics, decision.drop, decision.reasons) if self.rules
-                                           else metrics)
+        with WriteBehind() as self.writes:
+            for chunk in self.chunks():
+                metrics = self.measured(chunk)
+                decision = self.rules.decide(metrics)
+                self.dropped_by_rule.update(decision.counts)
+                if self.rules:
+                    metrics = _with_decision(metrics, decision.drop, decision.reasons)
+                self.write(self.outputs.metrics.write, metrics)
                 self.write_kept(chunk, _keep_mask(chunk, decision.drop))
-            self.summary.dropped += int(decision.drop.sum())
+                self.summary.dropped += int(decision.drop.sum())
         self.finish(self.rules.details(pa.table({})))  # row-local rules report no corpus facts
+
+    def write(self, job: Callable[..., None], *args: Any) -> None:
+        """Run ``job`` on the write-behind thread, timed as the write stage."""
+        self.writes.submit(self._timed, job, args)
+
+    def _timed(self, job: Callable[..., None], args: tuple) -> None:
+        with _Clock(self.summary.seconds, "write"):
+            job(*args)
 
     def measured(self, chunk: Chunk) -> pa.Table:
         """Account for a freshly read chunk, set aside its rejects, and measure the rest."""
         check_rejects(chunk, self.options.on_error)
         rejected = np.flatnonzero(~chunk.ok)
         self.rejected_by_reason.update(r.split(":", 1)[0] for r in chunk.reasons.drop_null().to_pylist())
-        with _Clock(self.summary.seconds, "write"):
-            self.outputs.rejected.write(chunk, rejected)
+        self.write(self.outputs.rejected.write, chunk, rejected)
         with _Clock(self.summary.seconds, "engine"):
             metrics = measure(chunk, self.patterns, self.options, self.fields)
         self.summary.read += len(chunk)
@@ -345,7 +355,7 @@ class _OnePass:
 
     def write_kept(self, chunk: Chunk, keep: np.ndarray) -> None:
         if self.outputs.kept is not None:
-            self.outputs.kept.write(chunk, keep)
+            self.write(self.outputs.kept.write, chunk, keep)
         self.summary.kept += int(keep.sum())
 
     def finish(self, rule_details: list[dict[str, Any]]) -> None:
@@ -380,6 +390,25 @@ def measure_empty(patterns: PatternSet, options: CurateOptions, fields: Sequence
     return pa.table({**_columns(ids), **(_columns(carried) if carried else {}), **_columns(metrics)})
 
 
+class _Staging:
+    """Pass 1's metrics, with each row's ordinal, in a temporary Parquet file."""
+
+    def __init__(self, file: AtomicFile):
+        self.file = file
+        self._writer: Optional[pq.ParquetWriter] = None
+
+    def write(self, metrics: pa.Table) -> None:
+        self._writer = self._writer or pq.ParquetWriter(str(self.file.temp), metrics.schema)
+        self._writer.write_table(metrics)
+
+    def close(self) -> bool:
+        """Close the file; whether any rows were written."""
+        if self._writer is None:
+            return False
+        self._writer.close()
+        return True
+
+
 class _TwoPass(_OnePass):
     """Rules that need the whole corpus: pass 1 measures into a temporary
     metrics file; the rules then see the needed columns of all rows at once;
@@ -387,23 +416,18 @@ class _TwoPass(_OnePass):
 
     def execute(self) -> None:
         self.summary.passes = 2
-        staging = AtomicFile(self.outputs.paths.metrics.with_name("metrics.pass1.parquet"))
-        writer: Optional[pq.ParquetWriter] = None
+        staging = _Staging(AtomicFile(self.outputs.paths.metrics.with_name("metrics.pass1.parquet")))
         try:
             ordinal = 0
-            for chunk in self.chunks():
-                metrics = self.measured(chunk)
-                ordinals = ordinal + np.flatnonzero(chunk.ok)
-                ordinal += len(chunk)
-                with _Clock(self.summary.seconds, "write"):
-                    metrics = metrics.append_column(_ORDINAL, pa.array(ordinals))
-                    writer = writer or pq.ParquetWriter(str(staging.temp), metrics.schema)
-                    writer.write_table(metrics)
-            if writer is not None:
-                writer.close()
-            self.decide_and_copy(staging if writer is not None else None)
+            with WriteBehind() as self.writes:
+                for chunk in self.chunks():
+                    metrics = self.measured(chunk)
+                    ordinals = ordinal + np.flatnonzero(chunk.ok)
+                    ordinal += len(chunk)
+                    self.write(staging.write, metrics.append_column(_ORDINAL, pa.array(ordinals)))
+            self.decide_and_copy(staging.file if staging.close() else None)
         finally:
-            staging.discard()
+            staging.file.discard()
 
     def decide_and_copy(self, staging: Optional[AtomicFile]) -> None:
         columns = list(dict.fromkeys(self.rules.columns + self.rules.fields)) + [_ORDINAL]
