@@ -11,6 +11,10 @@ would give) and the peak RSS of the process. Each case runs in a fresh subproces
     python benchmarks/bench_pipeline.py                 # real traces (../shared/data) + synthetic
     python benchmarks/bench_pipeline.py --big           # adds a >= 5 GB corpus: the peak-RSS check
     python benchmarks/bench_pipeline.py --input my.jsonl.gz --cores 2
+
+Each ``.jsonl.gz`` corpus is also run through ``pipeline_peer.py``, the
+script a team would write with Hyperscan for a one-threshold filter, in the
+same conditions; the second table gives the ratio.
 """
 
 from __future__ import annotations
@@ -76,6 +80,29 @@ print(json.dumps(d))
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+PEER_CODE = """
+import json, os, resource, sys
+if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > {cores}:
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{cores}])
+sys.path.insert(0, {folder!r})
+from pipeline_peer import run
+import time
+start = time.perf_counter()
+d = run(__import__("pathlib").Path({corpus!r}), __import__("pathlib").Path({out!r}), 0.3)
+d["seconds"] = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_SELF)
+d["peak_rss_mb"] = usage.ru_maxrss / 1024
+print(json.dumps(d))
+"""
+
+
+def run_peer(corpus: Path, cores: int, out: Path) -> dict:
+    """The hand-written Hyperscan script (``pipeline_peer.py``) on the same corpus, in a fresh process."""
+    code = PEER_CODE.format(cores=cores, folder=str(Path(__file__).parent), corpus=str(corpus), out=str(out))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def row(name: str, mode: str, s: dict) -> list[str]:
     mb = s["record_bytes"] / 1e6
     sec = s["seconds"]
@@ -121,7 +148,22 @@ def main() -> None:
             summary = run_case(corpus, rule, args.cores, args.work / "out")
             results.append({"corpus": name, "mode": mode, **summary})
             table.add_row(*row(name, mode, summary))
-    Console(width=180).print(table)
+    console = Console(width=180)
+    console.print(table)
+    peers = Table(title="one-pass filter against the hand-written Hyperscan script (benchmarks/pipeline_peer.py), "
+                        "same corpus, same cores")
+    for name in ("corpus", "cotsieve MB/s", "peer MB/s", "cotsieve / peer", "peer peak RSS MB"):
+        peers.add_column(name, justify="left" if name == "corpus" else "right")
+    for name, corpus in cases:
+        if not corpus.name.endswith(".jsonl.gz"):
+            continue
+        peer = run_peer(corpus, args.cores, args.work / "peer-out")
+        ours = next(r for r in results if r["corpus"] == name and r["mode"] == "one-pass")
+        ours_mbs, peer_mbs = ours["record_bytes"] / 1e6 / ours["seconds"]["total"], peer["record_bytes"] / 1e6 / peer["seconds"]
+        results.append({"corpus": name, "mode": "peer", **peer})
+        peers.add_row(name, f"{ours_mbs:,.0f}", f"{peer_mbs:,.0f}", f"{ours_mbs / peer_mbs:.1f}x",
+                      f"{peer['peak_rss_mb']:,.0f}")
+    console.print(peers)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

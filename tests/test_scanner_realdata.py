@@ -28,7 +28,7 @@ TRACE_FILES = {
 
 # The reference is slow: the default set sees the full subsets, the others
 # a prefix of each.
-SET_SUBSET_SIZES = {"default": 300, "nowait": 120, "reasonscore": 120, "oat-zero": 120}
+SET_SUBSET_SIZES = {"default": 300, "nowait": 120, "reasonscore": 120, "oat-zero": 120, "paper-2604.01702": 120}
 
 
 @functools.lru_cache(maxsize=None)

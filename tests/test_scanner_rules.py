@@ -127,10 +127,16 @@ def test_null_in_arrow_array_raises_type_error_naming_index():
 
 
 def test_empty_pattern_text_raises_value_error():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="empty"):
         PatternSet([Pattern("", "branch")])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="empty"):
         PatternSet([Pattern(b"", "branch")])
+    # In a set given as tuples or dicts, the error names the pattern's position.
+    with pytest.raises(ValueError, match=r"pattern #1 \(b?'', 'branch'\): pattern text is empty"):
+        PatternSet([("wait", "backtrack"), ("", "branch")])
+    with pytest.raises(ValueError, match="pattern #2 .*'Wurd'"):
+        PatternSet([("wait", "backtrack"), ("hmm", "hesitate"), {"text": "so", "category": "conclude",
+                                                                   "boundary": "Wurd"}])
 
 
 @pytest.mark.parametrize(

@@ -97,14 +97,17 @@ class Pattern:
 PatternLike = Union[Pattern, tuple, dict]
 
 
-def _as_pattern(item: PatternLike) -> Pattern:
+def _as_pattern(item: PatternLike, position: int) -> Pattern:
+    """``item`` as a Pattern; an error names its position in the set, as the TOML loader does."""
     if isinstance(item, Pattern):
         return item
-    if isinstance(item, dict):
-        return Pattern(**item)
-    if isinstance(item, tuple):
-        return Pattern(*item)
-    raise TypeError(f"expected a Pattern, a (text, category) tuple or a dict, got {type(item).__name__}")
+    if not isinstance(item, (dict, tuple)):
+        raise TypeError(f"pattern #{position}: expected a Pattern, a (text, category) tuple or a dict, "
+                        f"got {type(item).__name__}")
+    try:
+        return Pattern(**item) if isinstance(item, dict) else Pattern(*item)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"pattern #{position} {item!r}: {err}") from None
 
 
 class PatternSet:
@@ -139,7 +142,7 @@ class PatternSet:
     ) -> None:
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}, expected one of {list(ENGINES)}")
-        self._patterns = tuple(_as_pattern(p) for p in patterns)
+        self._patterns = tuple(_as_pattern(p, i) for i, p in enumerate(patterns))
         self._categories = _category_order(extra_categories)
         self.name = name
         index = {c: i for i, c in enumerate(self._categories)}
