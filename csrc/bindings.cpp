@@ -168,9 +168,10 @@ py::array_t<T> owned_array(std::vector<T>&& values) {
 }
 
 py::dict extract_jsonl(const py::buffer& block, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& offsets,
-                       const std::vector<std::string>& keys) {
+                       const std::vector<std::string>& keys, size_t max_int_digits) {
   const py::buffer_info info = block.request();
-  if (info.itemsize != 1 || info.ndim != 1) throw py::value_error("block must be a 1-d byte buffer");
+  if (info.itemsize != 1 || info.ndim != 1 || (info.size > 1 && info.strides[0] != 1))
+    throw py::value_error("block must be a contiguous 1-d byte buffer");
   if (offsets.ndim() != 1 || offsets.size() < 1) throw py::value_error("offsets must be a 1-d array of n + 1 entries");
   if (keys.empty()) throw py::value_error("keys must name the text field first");
   const int64_t* off = offsets.data();
@@ -181,7 +182,7 @@ py::dict extract_jsonl(const py::buffer& block, const py::array_t<int64_t, py::a
   jsonl::Extraction result;
   {
     py::gil_scoped_release release;
-    result = jsonl::extract(static_cast<const uint8_t*>(info.ptr), off, n_lines, keys);
+    result = jsonl::extract(static_cast<const uint8_t*>(info.ptr), off, n_lines, keys, max_int_digits);
   }
   py::list columns;
   for (jsonl::Column& c : result.columns)
@@ -189,6 +190,7 @@ py::dict extract_jsonl(const py::buffer& block, const py::array_t<int64_t, py::a
                                   owned_array(std::move(c.valid))));
   py::dict d;
   d["status"] = owned_array(std::move(result.status));
+  d["think_tagged"] = owned_array(std::move(result.think_tagged));
   d["columns"] = columns;
   return d;
 }
@@ -232,6 +234,7 @@ PYBIND11_MODULE(_core, m) {
       .def("segment", &segment, py::arg("batch"), py::arg("threads") = 0);
 
   m.def("extract_jsonl", &extract_jsonl, py::arg("block"), py::arg("offsets"), py::arg("keys"),
+        py::arg("max_int_digits") = 0,
         "Decode the text (keys[0]) and carried fields of each JSON line; see csrc/jsonl.h.");
   m.def("prefilter_available", &Prefilter::available);
   m.def("worker_count", &Scanner::worker_count, py::arg("requested"), py::arg("n_texts"));

@@ -5,9 +5,6 @@
 namespace cotsieve::jsonl {
 namespace {
 
-// Python refuses to convert integers longer than this (sys.int_info
-// default_max_str_digits); such lines go to the Python parser for its error.
-constexpr size_t kMaxIntDigits = 4300;
 
 // Whether any byte of `w` is '"', '\\' or a control character (below 0x20):
 // the bytes that end a run of plain string content. Exact as to "any".
@@ -90,12 +87,16 @@ void append_utf8(std::vector<uint8_t>& out, uint32_t cp) {
 // the line is not certain to parse the same way in Python.
 class LineReader {
  public:
-  LineReader(const uint8_t* begin, const uint8_t* end) : p_(begin), end_(end) {}
+  // `max_int_digits`: Python's limit on the digits of an integer (0: none);
+  // a longer integer goes to the Python parser for its error.
+  LineReader(const uint8_t* begin, const uint8_t* end, size_t max_int_digits, std::vector<uint8_t>& seen)
+      : p_(begin), end_(end), max_int_digits_(max_int_digits), seen_(seen) {}
 
   bool read(const std::vector<std::string>& keys, std::vector<Column>& columns) {
     skip_ws();
     if (!consume('{')) return false;  // not an object, or a byte-order mark
-    std::vector<bool> seen(keys.size(), false);
+    std::vector<uint8_t>& seen = seen_;
+    seen.assign(keys.size(), 0);
     skip_ws();
     if (!consume('}')) {
       do {
@@ -110,9 +111,9 @@ class LineReader {
   }
 
  private:
-  bool read_member(const std::vector<std::string>& keys, std::vector<Column>& columns, std::vector<bool>& seen) {
-    const uint8_t* key = p_ + 1;
+  bool read_member(const std::vector<std::string>& keys, std::vector<Column>& columns, std::vector<uint8_t>& seen) {
     if (!consume('"')) return false;
+    const uint8_t* key = p_;
     while (p_ < end_ && *p_ != '"') {
       if (*p_ == '\\' || *p_ < 0x20) return false;  // an escaped key could equal a wanted one
       ++p_;
@@ -125,7 +126,7 @@ class LineReader {
     for (size_t k = 0; k < keys.size(); ++k) {
       if (keys[k].size() != key_len || std::memcmp(keys[k].data(), key, key_len) != 0) continue;
       if (seen[k]) return false;  // Python keeps the last duplicate; leave that to it
-      seen[k] = true;
+      seen[k] = 1;
       return k == 0 ? peek('"') && read_string(&columns[0]) : read_field(columns[k]);
     }
     return skip_value();
@@ -242,7 +243,7 @@ class LineReader {
         *integer = false;
       }
     }
-    return !(*integer && n_digits > kMaxIntDigits);
+    return !(*integer && max_int_digits_ && n_digits > max_int_digits_);
   }
 
   // A string at p_ (which is '"'); decoded into `column` unless it is null.
@@ -325,8 +326,22 @@ class LineReader {
 
   const uint8_t* p_;
   const uint8_t* end_;
+  const size_t max_int_digits_;
+  std::vector<uint8_t>& seen_;    // which keys the line has had, reused from line to line
   std::vector<uint8_t> closers_;  // of the containers open in skip_value
 };
+
+// Both think tags end in "think>"; '>' is rare in traces, so memchr finds
+// the few places worth comparing.
+bool has_think_tag(const uint8_t* p, const uint8_t* end) {
+  if (end - p < 6) return false;
+  for (const uint8_t* at = p + 5; at < end; ++at) {
+    at = static_cast<const uint8_t*>(std::memchr(at, '>', static_cast<size_t>(end - at)));
+    if (at == nullptr) return false;
+    if (std::memcmp(at - 5, "think", 5) == 0) return true;
+  }
+  return false;
+}
 
 bool blank(const uint8_t* p, const uint8_t* end) {
   while (p < end && is_ws(*p)) ++p;
@@ -335,9 +350,12 @@ bool blank(const uint8_t* p, const uint8_t* end) {
 
 }  // namespace
 
-Extraction extract(const uint8_t* data, const int64_t* offsets, size_t n_lines, const std::vector<std::string>& keys) {
+Extraction extract(const uint8_t* data, const int64_t* offsets, size_t n_lines, const std::vector<std::string>& keys,
+                   size_t max_int_digits) {
   Extraction result;
   result.status.assign(n_lines, kNeedsFullParser);
+  result.think_tagged.assign(n_lines, 0);
+  std::vector<uint8_t> seen;
   result.columns.resize(keys.size());
   for (Column& c : result.columns) {
     c.offsets.reserve(n_lines + 1);
@@ -352,8 +370,11 @@ Extraction extract(const uint8_t* data, const int64_t* offsets, size_t n_lines, 
     for (Column& c : result.columns) c.valid.push_back(0);
     if (blank(begin, end)) {
       result.status[i] = kBlank;
-    } else if (!keys.empty() && valid_utf8(begin, end) && LineReader(begin, end).read(keys, result.columns)) {
+    } else if (!keys.empty() && valid_utf8(begin, end) &&
+               LineReader(begin, end, max_int_digits, seen).read(keys, result.columns)) {
       result.status[i] = kParsed;
+      const Column& text = result.columns[0];
+      result.think_tagged[i] = has_think_tag(text.data.data() + text.offsets.back(), text.data.data() + text.data.size());
     } else {
       // Drop whatever the line decoded before it was refused.
       for (Column& c : result.columns) {

@@ -10,7 +10,9 @@
 // carried field) is `kNeedsFullParser`, and the caller hands it to the Python
 // parser, which gives the exact reason. So the fast path changes speed, not
 // results, with one deliberate exception: values nested deeper than Python's
-// recursion limit (about 1,000 levels) are valid JSON and are accepted here.
+// recursion limit (about 1,000 levels) are valid JSON and are accepted here
+// (a line that goes to the Python parser for another reason is still
+// rejected for its depth).
 #pragma once
 
 #include <cstddef>
@@ -32,14 +34,17 @@ struct Column {
 
 struct Extraction {
   std::vector<uint8_t> status;
-  std::vector<Column> columns;  // one per requested key, in order
+  std::vector<Column> columns;       // one per requested key, in order
+  std::vector<uint8_t> think_tagged;  // a parsed text holds "<think>" or "</think>"
 };
 
 // `offsets` holds n_lines + 1 byte offsets into `data`; line i is
 // [offsets[i], offsets[i + 1]). keys[0] is the text: a parsed line has it as
 // a string. The other keys are carried fields: a string, an integer or a
 // boolean becomes its text (as Python's `json.dumps` writes it), a missing
-// key or null is null.
-Extraction extract(const uint8_t* data, const int64_t* offsets, size_t n_lines, const std::vector<std::string>& keys);
+// key or null is null. `max_int_digits` is Python's limit on the digits of an
+// integer (`sys.get_int_max_str_digits()`, 0 for none).
+Extraction extract(const uint8_t* data, const int64_t* offsets, size_t n_lines, const std::vector<std::string>& keys,
+                   size_t max_int_digits);
 
 }  // namespace cotsieve::jsonl

@@ -9,6 +9,7 @@ must come out exactly as if every line had gone through it.
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -26,8 +27,9 @@ json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_
                            max_leaves=8)
 # Texts with escapes of every kind: quotes, backslashes, controls, non-ASCII,
 # astral characters (surrogate pairs when ASCII-escaped) and lone surrogates.
-texts = st.text(alphabet=st.one_of(st.sampled_from('"\\/\b\f\n\r\t\x00\x1f\x7fé中😀\ud800\udfff'),
-                                   st.characters(codec="utf-8")), max_size=40)
+texts = st.lists(st.one_of(st.text(alphabet=st.one_of(st.sampled_from('"\\/\b\f\n\r\t\x00\x1f\x7fé中😀\ud800\udfff'),
+                                                     st.characters(codec="utf-8")), max_size=12),
+                           st.sampled_from(["<think>", "</think>", "think", ">", "thin>"])), max_size=5).map("".join)
 
 
 carried = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30), texts)
@@ -110,7 +112,7 @@ def test_clean_lines_take_the_native_path(line):
     b'{"text": "a", "id": ' + b"9" * 4301 + b"}\n",
 ])
 def test_doubtful_lines_are_left_to_python(line):
-    result = _core.extract_jsonl(line, np.array([0, len(line)], np.int64), ["text", *FIELDS])
+    result = _core.extract_jsonl(line, np.array([0, len(line)], np.int64), ["text", *FIELDS], 4300)
     assert result["status"].tolist() == [2]
     native, reference = both_ways(line)
     assert native == reference
@@ -118,7 +120,7 @@ def test_doubtful_lines_are_left_to_python(line):
 
 def test_nesting_deeper_than_pythons_limit_is_accepted():
     deep = b'{"text": "Deep.", "meta": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
-    (texts, reasons, _), _ = both_ways(deep)
+    (texts, reasons, _, _), _ = both_ways(deep)
     assert (texts, reasons) == ([b"Deep."], [None])
 
 
@@ -142,3 +144,51 @@ def test_every_offset_of_a_long_string(special):
     assert status == [2 if special == b"\x1f" else 0] * len(lines)
     native, reference = both_ways(block)
     assert native == reference
+
+
+def test_a_field_asked_for_twice_is_read_once():
+    from cotsieve.io import ReadOptions, TextSpec, _line_offsets, _parse_block_native
+
+    block = b'{"text": "x", "src": "a"}\n'
+    offsets = _line_offsets(block)
+    raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(block)])
+    options = ReadOptions(TextSpec("text"), fields=("src", "src", "text"))
+    _, _, fields, _ = _parse_block_native(block, raw, offsets, np.zeros(1, bool), options)
+    assert fields.to_pydict() == {"src": ["a"], "text": ["x"]}
+
+
+def test_escaped_think_tags_are_cut_whatever_the_neighbours(tmp_path):
+    """Some serializers escape '>' (Go's encoding/json writes \\u003e): the
+    tag is found in the decoded text, not in the raw line."""
+    from cotsieve.io import read_corpus
+
+    escaped = b'{"text": "\\u003cthink\\u003eplan\\u003c/think\\u003eanswer"}\n'
+    for name, lines in {"alone": [escaped], "beside-a-literal-tag": [escaped, b'{"text": "<think>a</think>b"}\n'],
+                        "beside-a-bad-line": [escaped, b"not json\n"]}.items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(b"".join(lines))
+        texts = [t for chunk in read_corpus(str(path)) for t in chunk.texts.to_pylist()]
+        assert texts[0] == b"plan", name
+
+
+def test_pythons_integer_digit_limit_is_followed():
+    line = b'{"text": "a", "meta": [' + b"7" * 1000 + b"]}\n"
+    offsets = np.array([0, len(line)], np.int64)
+    assert _core.extract_jsonl(line, offsets, ["text"], 0)["status"].tolist() == [0]
+    assert _core.extract_jsonl(line, offsets, ["text"], 640)["status"].tolist() == [2]
+    if not hasattr(sys, "set_int_max_str_digits"):
+        pytest.skip("this Python has no integer digit limit")
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        native, reference = both_ways(line)
+    finally:
+        sys.set_int_max_str_digits(before)
+    assert native == reference
+    assert native[1][0].startswith("malformed JSON: Exceeds the limit")
+
+
+def test_a_strided_buffer_is_refused():
+    line = b'{"text": "abc"}\n' * 2
+    with pytest.raises(ValueError, match="contiguous"):
+        _core.extract_jsonl(memoryview(line)[::-1], np.array([0, 16], np.int64), ["text"])

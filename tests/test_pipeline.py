@@ -215,3 +215,26 @@ def test_a_failed_write_stops_the_run_and_leaves_no_output(tmp_path, monkeypatch
         filter_corpus(src, out, [rule], CurateOptions(block_bytes=4096, on_error="skip"))
     assert len(calls) == 2  # the writes after the failed one are skipped
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_write_behind_skips_queued_writes_when_the_caller_fails():
+    import time
+
+    from cotsieve.io_writers import WriteBehind
+
+    done = []
+
+    def until_cancelled(writes):  # holds the thread until the caller's failure is known
+        deadline = time.monotonic() + 10
+        while not writes._cancelled and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    with pytest.raises(KeyError):
+        with WriteBehind(depth=4) as writes:
+            writes.submit(until_cancelled, writes)
+            for i in range(3):
+                writes.submit(done.append, i)
+            raise KeyError("the engine failed")
+    assert done == []  # the outputs are discarded anyway
+    with pytest.raises(RuntimeError, match="closed"):
+        writes.submit(done.append, 9)

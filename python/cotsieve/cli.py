@@ -230,7 +230,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     holding = np.zeros(len(patterns.categories), np.int64)
     read = rejected = text_bytes = 0
     with ProgressBar("scanning", args.quiet) as progress:
-        for chunk in read_corpus(args.input, ReadOptions(options.text, threads=options.threads)):
+        for chunk in read_corpus(args.input, ReadOptions(options.text)):
             check_rejects(chunk, options.on_error)
             counts = patterns.count_categories(chunk.texts.filter(chunk.reasons.is_null()), options.threads)
             if counts.num_rows:

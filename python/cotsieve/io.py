@@ -21,6 +21,7 @@ import glob as globlib
 import json
 import queue
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -202,15 +203,23 @@ class TextSpec:
             raise ValueError(f"field {walked!r} is {_json_type(value)}, expected a string")
         return _utf8(value)
 
-    def cut_thinking(self, texts: pa.Array) -> pa.Array:
-        """Apply the ``think`` mode to an Arrow binary array of texts."""
+    def cut_thinking(self, texts: pa.Array, tagged: Optional[np.ndarray] = None) -> pa.Array:
+        """Apply the ``think`` mode to an Arrow binary array of texts.
+        ``tagged`` says which texts hold a think tag, where that is known."""
         if self.think == "keep" or len(texts) == 0:
             return texts
-        tagged = pc.fill_null(pc.match_substring(texts, "think>"), False)
-        if not pc.any(tagged).as_py():
+        tagged = _think_tagged(texts) if tagged is None else tagged
+        if not tagged.any():
             return texts
+        tagged = pa.array(tagged)
         inside = pc.extract_regex(texts.filter(tagged), r"(?s)^(?:.*?<think>)?(?P<t>.*?)(?:</think>|\z)")
         return pc.replace_with_mask(texts, tagged, inside.field("t"))
+
+
+def _think_tagged(texts: pa.Array) -> np.ndarray:
+    """Which texts hold ``<think>`` or ``</think>`` (both end in "think>")."""
+    found = pc.fill_null(pc.match_substring(texts, "think>"), False)
+    return found.to_numpy(zero_copy_only=False)
 
 
 def _parse_path(spec: str) -> tuple[PathPart, ...]:
@@ -315,7 +324,6 @@ class ReadOptions:
     fields: tuple[str, ...] = ()
     parse: bool = True
     block_bytes: int = _BLOCK_BYTES
-    threads: Optional[int] = None
 
 
 def read_corpus(inputs: Union[str, Sequence[str], list[Source], Any], options: ReadOptions = ReadOptions()
@@ -349,7 +357,7 @@ T = TypeVar("T")
 
 def prefetched(items: Iterator[T], depth: int = 2, busy: Optional[Callable[[float], None]] = None) -> Iterator[T]:
     """Produce ``items`` ahead in a thread, at most ``depth`` ahead. Reading,
-    decompressing and Arrow's JSON parsing release the GIL, so the producer
+    decompressing and the native JSON reader release the GIL, so the producer
     runs while the consumer works. ``busy`` receives the producer's seconds
     per item. An exception in the producer is raised in the consumer.
 
@@ -505,12 +513,12 @@ def _jsonl_chunk(source: Source, first_row: int, block: bytes, options: ReadOpti
     blank = _blank_lines(block, offsets)
     if not options.parse:
         texts, reasons, fields = _unparsed(n, blank, options)
+    elif options.text.is_plain_column:
+        texts, reasons, fields, tagged = _parse_block_native(block, raw, offsets, blank, options)
+        texts = options.text.cut_thinking(texts, tagged)
     else:
-        texts, reasons, fields = (_parse_block_native(block, raw, offsets, blank, options)
-                                  if options.text.is_plain_column else _parse_lines(raw, blank, options))
-        # One scan of the block, for what both tags end with, spares a per-record one.
-        if options.text.think != "keep" and b"think>" in block:
-            texts = options.text.cut_thinking(texts)
+        texts, reasons, fields = _parse_lines(raw, blank, options)
+        texts = options.text.cut_thinking(texts)
     return Chunk(source, first_row, texts, reasons, fields, raw, len(block))
 
 
@@ -529,34 +537,42 @@ def _null_fields(n: int, names: Sequence[str]) -> pa.Table:
 
 
 def _parse_block_native(block: bytes, raw: pa.Array, offsets: np.ndarray, blank: np.ndarray,
-                        options: ReadOptions) -> tuple[pa.Array, pa.Array, pa.Table]:
-    """Decode the text and the carried fields of a block in the native engine.
-    The lines it leaves to Python (see ``csrc/jsonl.h``: malformed JSON, a
-    text that is not a string, a lone surrogate escape, ...) take the
-    per-line parser, which gives each its exact verdict, so a record's
-    verdict never depends on the records around it."""
+                        options: ReadOptions) -> tuple[pa.Array, pa.Array, pa.Table, np.ndarray]:
+    """Decode the text and the carried fields of a block in the native engine;
+    also which texts hold a think tag. The lines it leaves to Python (see
+    ``csrc/jsonl.h``: malformed JSON, a text that is not a string, a lone
+    surrogate escape, ...) take the per-line parser, which gives each its
+    exact verdict, so a record's verdict never depends on the records around it."""
     text = options.text.column
-    keys = [text] + [f for f in options.fields if f != text]
-    result = _core.extract_jsonl(block, offsets, keys)
+    keys = list(dict.fromkeys([text, *options.fields]))
+    result = _core.extract_jsonl(block, offsets, keys, _int_max_str_digits())
     columns = dict(zip(keys, (_native_column(*c) for c in result["columns"])))
     texts = columns[text]
     reasons = _empty_line_reasons(blank)
-    fields = _string_table({f: columns[f].view(_text_type(columns[f].type)) for f in options.fields}, len(blank))
+    fields = pa.table({f: columns[f].cast(pa.string()) for f in options.fields}) if options.fields \
+        else _null_fields(len(blank), ())
+    tagged = result["think_tagged"].view(bool)
     slow = result["status"] == _NEEDS_FULL_PARSER
     if not slow.any():
-        return texts, reasons, fields
+        return texts, reasons, fields, tagged
     slow_texts, slow_reasons, slow_fields = _parse_lines(raw.filter(pa.array(slow)), np.zeros(int(slow.sum()), bool),
                                                           options)
     mask = pa.array(slow)
     texts = pc.replace_with_mask(texts, mask, slow_texts.cast(texts.type))
     reasons = pc.replace_with_mask(reasons, mask, slow_reasons)
     fields = pa.table({f: pc.replace_with_mask(fields.column(f).combine_chunks(), mask,
-                                               slow_fields.column(f).combine_chunks().cast(fields.column(f).type))
-                       for f in options.fields}) if options.fields else fields
-    return texts, reasons, fields
+                                               slow_fields.column(f).combine_chunks()) for f in options.fields}) \
+        if options.fields else fields
+    tagged[slow] = _think_tagged(slow_texts)
+    return texts, reasons, fields, tagged
 
 
 _NEEDS_FULL_PARSER = 2  # jsonl::kNeedsFullParser
+
+
+def _int_max_str_digits() -> int:
+    """Python's limit on the digits of an integer it parses (0: none), which the native reader applies too."""
+    return sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
 
 
 def _native_column(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> pa.Array:
@@ -565,10 +581,6 @@ def _native_column(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> 
     validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
     kind, offsets = (pa.binary(), offsets.astype(np.int32)) if offsets[-1] < 2**31 else (pa.large_binary(), offsets)
     return pa.Array.from_buffers(kind, len(valid), [validity, pa.py_buffer(offsets), pa.py_buffer(data)])
-
-
-def _text_type(binary: pa.DataType) -> pa.DataType:
-    return pa.large_string() if binary == pa.large_binary() else pa.string()
 
 
 def _parse_lines(raw: pa.Array, blank: np.ndarray, options: ReadOptions) -> tuple[pa.Array, pa.Array, pa.Table]:
@@ -593,8 +605,8 @@ def _parse_lines(raw: pa.Array, blank: np.ndarray, options: ReadOptions) -> tupl
 
 def _parse_line(line: bytes) -> tuple[Any, Optional[str]]:
     decoded = line.decode("utf-8", "surrogateescape")
-    # Arrow's block reader skips a leading byte-order mark; so must this path,
-    # or a record's verdict would depend on its neighbours.
+    # A UTF-8 byte-order mark before the object is skipped, as JSON Lines
+    # readers commonly do (the native reader leaves such lines to this path).
     decoded = decoded[1:] if decoded.startswith("\ufeff") else decoded
     try:
         obj = json.loads(decoded)

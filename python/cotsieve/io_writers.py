@@ -33,8 +33,8 @@ from .io import Chunk
 
 # gzip level 1 is 3-5x faster than 6 for about 1.3x the size; zstd 3 is its own default.
 DEFAULT_LEVELS = {"gzip": 1, "zstd": 3}
-# gzip levels 0-3 are ISA-L's; 4-9 go to zlib.
-ISAL_MAX_LEVEL = 3
+# gzip levels 1-3 are ISA-L's; 0 (stored, in zlib; ISA-L's 0 still compresses) and 4-9 go to zlib.
+ISAL_LEVELS = (1, 3)
 GZIP_WBITS = 31  # deflate in a gzip member, with a fixed header (no name, no time)
 _MEMBER_BYTES = 4 << 20
 
@@ -95,7 +95,8 @@ class WriteBehind:
     engine's work on the next (deflate, Parquet encoding and file writes
     release the GIL). The first failed write is raised in the caller, at the
     next ``submit`` or when the ``with`` block ends; the writes after it are
-    skipped, and the outputs are discarded as after any error.
+    skipped, and the outputs are discarded as after any error. When the
+    caller fails instead, the writes still queued are skipped too.
 
     Example:
         >>> done = []
@@ -109,6 +110,8 @@ class WriteBehind:
     def __init__(self, depth: int = 2):
         self._jobs: queue.Queue = queue.Queue(maxsize=depth)
         self._error: Optional[BaseException] = None
+        self._cancelled = False
+        self._closed = False
         self._thread = threading.Thread(target=self._work, daemon=True)
 
     def __enter__(self) -> "WriteBehind":
@@ -116,18 +119,22 @@ class WriteBehind:
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self._cancelled = exc_type is not None  # the outputs are about to be discarded
+        self._closed = True
         self._jobs.put(None)
         self._thread.join()  # no write may still run when the caller discards the outputs
         if exc_type is None:
             self._raise()
 
     def submit(self, job: Callable[..., None], *args: Any) -> None:
+        if self._closed:
+            raise RuntimeError("submit after the write-behind thread was closed")
         self._raise()
         self._jobs.put((job, args))
 
     def _work(self) -> None:
         while (item := self._jobs.get()) is not None:
-            if self._error is None:
+            if self._error is None and not self._cancelled:
                 try:
                     item[0](*item[1])
                 except BaseException as err:  # handed to the caller
@@ -168,7 +175,7 @@ class JsonlKeptWriter:
             self._stream.write(member)
 
     def _compress(self, piece: pa.Buffer) -> Union[pa.Buffer, bytes]:
-        if self._compression == "gzip" and 0 <= self._level <= ISAL_MAX_LEVEL:
+        if self._compression == "gzip" and ISAL_LEVELS[0] <= self._level <= ISAL_LEVELS[1]:
             # ISA-L deflates about 6x faster than zlib at level 1, and smaller.
             return isal_zlib.compress(piece, self._level, wbits=GZIP_WBITS)
         # A codec holds stream state, so each call gets its own.

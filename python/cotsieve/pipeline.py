@@ -310,7 +310,7 @@ class _OnePass:
 
     def read_options(self, parse: bool = True) -> ReadOptions:
         o = self.options
-        return ReadOptions(o.text, self.fields, parse, o.block_bytes, o.threads)
+        return ReadOptions(o.text, self.fields, parse, o.block_bytes)
 
     def chunks(self, parse: bool = True) -> Iterator[Chunk]:
         return prefetched(read_corpus(self.sources, self.read_options(parse)),

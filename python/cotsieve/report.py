@@ -391,7 +391,7 @@ def trace_texts(corpus: Any, table: pa.Table, rows: Sequence[int], text: TextSpe
     files, numbers = table.column("file").to_pylist(), table.column("row").to_pylist()
     wanted = {(str(Path(files[i]).resolve()), numbers[i]): i for i in rows}
     found: dict[int, bytes] = {}
-    for chunk in read_corpus(corpus, ReadOptions(text, threads=1)):
+    for chunk in read_corpus(corpus, ReadOptions(text)):
         name = str(Path(chunk.source.name).resolve())
         for row in range(chunk.first_row, chunk.first_row + len(chunk)):
             i = wanted.get((name, row))
