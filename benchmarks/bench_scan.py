@@ -9,7 +9,9 @@ Prints one table: MB/s of UTF-8 text for cotsieve (each engine, one thread and
 all threads; count and analyze) and for each peer, plus each row's speed as a
 multiple of the slowest-to-fastest reference (``vs re``, ``vs hyperscan``).
 Peers slower than 50 MB/s run on a prefix of the corpus so the run stays short;
-throughput is per byte, so the rate is comparable.
+throughput is per byte, so the rate is comparable. The other rows are timed in
+turns, one run of each per round, so that the VM's speed changes touch all of
+them alike.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import argparse
 import os
 import platform
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,7 +29,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cotsieve  # noqa: E402
-from peers import PEERS, best_seconds, real_traces, sample_traces  # noqa: E402
+from peers import PEERS, best_seconds, best_seconds_interleaved, real_traces, sample_traces  # noqa: E402
 
 SLOW_PEER_BYTES = 8 * 1024 * 1024
 
@@ -52,28 +56,31 @@ def measure_sets(texts: list[bytes], repeat: int) -> None:
     print("|---|---:|---|" + "---:|" * len(engines()))
     for name in cotsieve.PatternSet.available():
         base = cotsieve.PatternSet.load(name)
-        rates = []
+        timed = {}
         for engine in engines():
             ps = cotsieve.PatternSet(base.patterns, extra_categories=base.categories[5:], engine=engine)
-            rates.append(nbytes / best_seconds(lambda: ps.count(arrow, threads=1), repeat) / 1e6)
+            timed[engine] = partial(ps.count, arrow, threads=1)
+        rates = [nbytes / secs / 1e6 for secs in best_seconds_interleaved(timed, repeat).values()]
         print(f"| {name} | {len(base)} | {base.engine} | " + " | ".join(f"{r:,.0f}" for r in rates) + " |")
 
 
 def measure(texts: list[bytes], patterns: str, repeat: int) -> list[tuple[str, float, int]]:
-    """Rows of (name, MB/s, bytes measured)."""
+    """Rows of (name, MB/s, bytes measured). The rows that run on the whole
+    corpus are timed in turns (``best_seconds_interleaved``); peers slower
+    than 50 MB/s run once, on a prefix."""
     arrow = pa.array(texts, pa.large_binary())
     nbytes = sum(map(len, texts))
     threads = os.cpu_count() or 1
-    rows = []
+    timed: dict[str, Callable[[], object]] = {}
     for engine in engines():
         ps = cotsieve.PatternSet(cotsieve.PatternSet.load(patterns).patterns, engine=engine)
         for n in sorted({1, threads}):
-            secs = best_seconds(lambda: ps.count(arrow, threads=n), repeat)
-            rows.append((f"cotsieve count ({engine}, {n} thread{'s' * (n > 1)})", nbytes / secs / 1e6, nbytes))
+            timed[f"cotsieve count ({engine}, {n} thread{'s' * (n > 1)})"] = partial(ps.count, arrow, threads=n)
     ps = cotsieve.PatternSet.load(patterns)
     for n in sorted({1, threads}):
-        secs = best_seconds(lambda: cotsieve.analyze(arrow, ps, threads=n), repeat)
-        rows.append((f"cotsieve analyze ({ps.engine}, {n} thread{'s' * (n > 1)})", nbytes / secs / 1e6, nbytes))
+        timed[f"cotsieve analyze ({ps.engine}, {n} thread{'s' * (n > 1)})"] = partial(cotsieve.analyze, arrow, ps,
+                                                                                   threads=n)
+    slow_rows = []
     for name, make in PEERS.items():
         try:
             scan = make(ps)
@@ -82,11 +89,15 @@ def measure(texts: list[bytes], patterns: str, repeat: int) -> list[tuple[str, f
             continue
         probe = prefix(texts, 1024 * 1024)
         rate = sum(map(len, probe)) / best_seconds(lambda: scan(probe), 1) / 1e6
-        subset = texts if rate >= 50 else prefix(texts, SLOW_PEER_BYTES)
-        size = sum(map(len, subset))
-        secs = best_seconds(lambda: scan(subset), repeat if rate >= 50 else 1)
-        rows.append((name, size / secs / 1e6, size))
-    return rows
+        if rate >= 50:
+            timed[name] = partial(scan, texts)
+        else:
+            subset = prefix(texts, SLOW_PEER_BYTES)
+            size = sum(map(len, subset))
+            slow_rows.append((name, size / best_seconds(lambda: scan(subset), 1) / 1e6, size))
+    seconds = best_seconds_interleaved(timed, repeat)
+    rows = [(name, nbytes / secs / 1e6, nbytes) for name, secs in seconds.items()]
+    return rows + slow_rows
 
 
 def print_table(rows: list[tuple[str, float, int]]) -> None:

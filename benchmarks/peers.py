@@ -40,6 +40,19 @@ def best_seconds(fn: Callable[[], object], repeat: int) -> float:
     return best
 
 
+def best_seconds_interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """The fastest of ``repeat`` runs of each callable, taken in turns (one run
+    of each, then the next round), so that a change in the machine's speed
+    during the measurement touches every row alike and the ratios hold."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def shared_data_dir() -> Path:
     return Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
