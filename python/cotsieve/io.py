@@ -447,7 +447,7 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
 
 def _decompressed(source: Source) -> Any:
     """The decompressed bytes of a JSONL source as a stream. gzip goes through
-    ISA-L (about 2.5x zlib's inflate speed here); the decoders release the GIL,
+    ISA-L (about 1.5x zlib's inflate speed, benchmarks/bench_reader.py); the decoders release the GIL,
     so the reader thread runs beside the engine."""
     if source.compression == "gzip":
         return igzip.open(source.name, "rb")
@@ -555,9 +555,8 @@ def _parse_block_native(block: bytes, raw: pa.Array, offsets: np.ndarray, blank:
     slow = result["status"] == _NEEDS_FULL_PARSER
     if not slow.any():
         return texts, reasons, fields, tagged
-    slow_texts, slow_reasons, slow_fields = _parse_lines(raw.filter(pa.array(slow)), np.zeros(int(slow.sum()), bool),
-                                                          options)
     mask = pa.array(slow)
+    slow_texts, slow_reasons, slow_fields = _parse_lines(raw.filter(mask), np.zeros(int(slow.sum()), bool), options)
     texts = pc.replace_with_mask(texts, mask, slow_texts.cast(texts.type))
     reasons = pc.replace_with_mask(reasons, mask, slow_reasons)
     fields = pa.table({f: pc.replace_with_mask(fields.column(f).combine_chunks(), mask,
