@@ -238,3 +238,24 @@ def test_write_behind_skips_queued_writes_when_the_caller_fails():
     assert done == []  # the outputs are discarded anyway
     with pytest.raises(RuntimeError, match="closed"):
         writes.submit(done.append, 9)
+
+
+@pytest.mark.parametrize("change", ["append", "truncate"])
+def test_an_input_changed_between_passes_is_an_error(tmp_path, monkeypatch, change):
+    """Pass 2 copies records by their ordinal in pass 1: if the file changed
+    in between, the ordinals would pick the wrong lines."""
+    from cotsieve.pipeline import _TwoPass
+
+    path = tmp_path / "in.jsonl"
+    write_corpus(path, corpus_lines())
+    decide = _TwoPass.decide_and_copy
+
+    def changing_input(self, staging):
+        data = path.read_bytes()
+        path.write_bytes(data + b'{"text": "late"}\n' if change == "append" else data[: len(data) // 2])
+        return decide(self, staging)
+
+    monkeypatch.setattr(_TwoPass, "decide_and_copy", changing_input)
+    with pytest.raises(BadInputError, match="changed between the two passes"):
+        filter_corpus(str(path), tmp_path / "out", [DropShare("n_words", 0.1)], CurateOptions(block_bytes=500))
+    assert os.listdir(tmp_path / "out") == []

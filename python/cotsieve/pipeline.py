@@ -457,8 +457,19 @@ class _TwoPass(_OnePass):
         start = 0
         for chunk in self.chunks(parse=False):
             stop = start + len(chunk)
+            if stop > len(keep):
+                raise _changed_between_passes(chunk.locate(len(chunk) - 1), len(keep))
             if self.outputs.kept is not None:
                 with _Clock(self.summary.seconds, "write"):
                     self.outputs.kept.write(chunk, keep[start:stop])
             start = stop
+        if start != len(keep):
+            raise _changed_between_passes(f"the end, after {start} records,", len(keep))
         self.summary.kept = int(keep.sum())
+
+
+def _changed_between_passes(where: str, first_count: int) -> BadInputError:
+    """Pass 2 framed a different number of records than pass 1 counted: the
+    keep mask would pick the wrong lines, so the run stops."""
+    return BadInputError(f"the input changed between the two passes: pass 2 read {where} where pass 1 "
+                         f"read {first_count} records; nothing was written")
