@@ -10,14 +10,17 @@
 namespace cotsieve {
 namespace {
 
-bool ans_at(const uint8_t* t, uint64_t n, uint64_t i) {
-  return i + 3 <= n && kBytes.fold[t[i]] == 'a' && kBytes.fold[t[i + 1]] == 'n' && kBytes.fold[t[i + 2]] == 's';
+// Folded "answ", of "answer": where an answer phrase may start.
+bool answ_at(const uint8_t* t, uint64_t n, uint64_t i) {
+  return i + 4 <= n && kBytes.fold[t[i]] == 'a' && kBytes.fold[t[i + 1]] == 'n' && kBytes.fold[t[i + 2]] == 's' &&
+         kBytes.fold[t[i + 3]] == 'w';
 }
 
-// '\' then 'b' or 'f': where \boxed{ and \fbox{ may start. LaTeX-heavy
-// traces hold dozens of other backslashes per kilobyte.
+// "\bo" or "\fb": where \boxed{ and \fbox{ may start. Three bytes, not two:
+// LaTeX-heavy traces hold dozens of "\frac" and "\begin" per kilobyte, and
+// each hint costs the answer parser a look.
 bool box_at(const uint8_t* t, uint64_t n, uint64_t i) {
-  return t[i] == '\\' && i + 1 < n && (t[i + 1] == 'b' || t[i + 1] == 'f');
+  return t[i] == '\\' && i + 2 < n && ((t[i + 1] == 'b' && t[i + 2] == 'o') || (t[i + 1] == 'f' && t[i + 2] == 'b'));
 }
 
 bool sentence_end_after(const uint8_t* t, uint64_t n, uint64_t i) {
@@ -32,7 +35,7 @@ void scalar_layout(const uint8_t* t, uint64_t n, uint64_t from, bool prev_space,
     prev_space = space;
     if (c == '\n') out.newlines.push_back(i);
     if (sentence_end_after(t, n, i)) out.sentence_ends.push_back(i + 1);
-    if (box_at(t, n, i) || ans_at(t, n, i)) out.answer_hints.push_back(i);
+    if (box_at(t, n, i) || answ_at(t, n, i)) out.answer_hints.push_back(i);
   }
 }
 
@@ -58,9 +61,9 @@ __attribute__((target("avx512f,avx512bw"))) __mmask64 folded_equal(__m512i v, ch
 __attribute__((target("avx512f,avx512bw"))) uint64_t avx512_layout(const uint8_t* t, uint64_t n, Layout& out,
                                                                      bool& prev_space) {
   uint64_t i = 0;
-  for (; i + 64 + 2 <= n; i += 64) {
+  for (; i + 64 + 3 <= n; i += 64) {
     const __m512i v0 = _mm512_loadu_si512(t + i), v1 = _mm512_loadu_si512(t + i + 1),
-                  v2 = _mm512_loadu_si512(t + i + 2);
+                  v2 = _mm512_loadu_si512(t + i + 2), v3 = _mm512_loadu_si512(t + i + 3);
     const __mmask64 space = spaces(v0);
     const __mmask64 starts = ~space & ((space << 1) | (prev_space ? 1u : 0u));
     out.words += static_cast<uint64_t>(__builtin_popcountll(starts));
@@ -68,14 +71,15 @@ __attribute__((target("avx512f,avx512bw"))) uint64_t avx512_layout(const uint8_t
     const __mmask64 term = _mm512_cmpeq_epi8_mask(v0, _mm512_set1_epi8('.')) |
                            _mm512_cmpeq_epi8_mask(v0, _mm512_set1_epi8('!')) |
                            _mm512_cmpeq_epi8_mask(v0, _mm512_set1_epi8('?'));
-    // "ans" under ASCII case folding: for these letters OR-ing 0x20 folds
+    // "answ" under ASCII case folding: for these letters OR-ing 0x20 folds
     // exactly, as the scalar path's table does.
-    const __mmask64 ans = folded_equal(v0, 'a') & folded_equal(v1, 'n') & folded_equal(v2, 's');
+    const __mmask64 answ = folded_equal(v0, 'a') & folded_equal(v1, 'n') & folded_equal(v2, 's') & folded_equal(v3, 'w');
     push_bits(_mm512_cmpeq_epi8_mask(v0, _mm512_set1_epi8('\n')), i, out.newlines);
     push_bits(term & spaces(v1), i + 1, out.sentence_ends);
     const __mmask64 box = _mm512_cmpeq_epi8_mask(v0, _mm512_set1_epi8('\\')) &
-                          (_mm512_cmpeq_epi8_mask(v1, _mm512_set1_epi8('b')) | _mm512_cmpeq_epi8_mask(v1, _mm512_set1_epi8('f')));
-    push_bits(box | ans, i, out.answer_hints);
+                          ((_mm512_cmpeq_epi8_mask(v1, _mm512_set1_epi8('b')) & _mm512_cmpeq_epi8_mask(v2, _mm512_set1_epi8('o'))) |
+                           (_mm512_cmpeq_epi8_mask(v1, _mm512_set1_epi8('f')) & _mm512_cmpeq_epi8_mask(v2, _mm512_set1_epi8('b'))));
+    push_bits(box | answ, i, out.answer_hints);
   }
   return i;
 }

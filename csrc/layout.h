@@ -10,7 +10,7 @@ namespace cotsieve {
 struct Layout {
   std::vector<uint64_t> newlines;       // offsets of LF
   std::vector<uint64_t> sentence_ends;  // offset just past a . ! ? followed by whitespace or the end
-  std::vector<uint64_t> answer_hints;   // offsets of "\b", "\f" and case-folded "ans"
+  std::vector<uint64_t> answer_hints;   // offsets of "\\bo", "\\fb" and case-folded "answ"
   uint64_t words = 0;                   // maximal runs of non-whitespace bytes
 };
 

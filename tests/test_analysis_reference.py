@@ -215,3 +215,18 @@ def _is_utf8(data: bytes) -> bool:
         return False
     return True
 
+
+
+# The engine classifies bytes 64 at a time; what a block's last bytes mean can
+# depend on the next block's first bytes.
+BLOCK_EDGE_PIECES = [b"The ANSWER is 7. ", b"\\boxed{5}", b"\\fbox{6}", b"done. x", b"done.\n", b"a\n\nb", b"w  w"]
+
+
+@pytest.mark.parametrize("piece", BLOCK_EDGE_PIECES)
+def test_pieces_at_every_offset_around_block_edges(piece):
+    ps = cotsieve.PatternSet.load("default")
+    batch = [b"y" * offset + b" " + piece + b" z" * 40 for offset in range(40, 200)]
+    for mode in cotsieve.STEP_MODES:
+        rows = cotsieve.analyze(batch, ps, mode).to_pylist()
+        for text, got, expected in zip(batch, rows, expected_rows(batch, ps, mode)):
+            assert not differing_columns(got, expected), (text, mode, differing_columns(got, expected))
