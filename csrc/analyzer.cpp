@@ -24,7 +24,8 @@ struct Span {
 };
 
 struct Line {
-  uint64_t start, end;  // trimmed, never empty
+  uint64_t start, end;   // trimmed, never empty
+  uint64_t opening_end;  // end of the first sentence of a step that starts here (docs/metrics.md)
   bool opens_paragraph;  // a blank line, or the text start, comes before it
 };
 
@@ -61,6 +62,7 @@ struct AnalyzeScratch {
   std::vector<Line> lines;  // non-blank lines
   uint64_t unit_bytes = 0, repeated_bytes = 0;  // for repetition
   std::vector<Step> steps;
+  std::vector<uint64_t> openings;  // per step, where its first sentence ends (paragraph and line modes)
   std::vector<uint64_t> answer_hashes;
   HashSet seen_units;
 };
@@ -113,33 +115,47 @@ Span trim(const uint8_t* t, Span s) {
   return s;
 }
 
-// Non-blank lines, trimmed, and whether each opens a paragraph.
+// Non-blank lines, trimmed, and whether each opens a paragraph. A first
+// sentence that starts at a line start ends at the line's first sentence end,
+// or just past its LF: `opening_end` starts as the latter, and for_each_unit
+// lowers it. Lines are written in place: a push_back of a struct built on the
+// stack stalls on reloading it.
 void collect_lines(const uint8_t* t, uint64_t n, const Layout& layout, std::vector<Line>& lines) {
-  lines.clear();
-  lines.reserve(layout.newlines.size() + 1);
+  const std::vector<uint64_t>& lfs = layout.newlines;
+  lines.resize(lfs.size() + 1);
+  Line* out = lines.data();
   bool gap = true;
   uint64_t start = 0;
-  for (size_t k = 0; k <= layout.newlines.size(); ++k) {
-    const uint64_t end = k < layout.newlines.size() ? layout.newlines[k] : n;
+  for (size_t k = 0; k <= lfs.size(); ++k) {
+    const bool has_lf = k < lfs.size();
+    const uint64_t end = has_lf ? lfs[k] : n;
     const Span s = trim(t, {start, end});
     if (s.start == s.end) {
       gap = true;
     } else {
-      lines.push_back({s.start, s.end, gap});
+      out->start = s.start;
+      out->end = s.end;
+      out->opening_end = has_lf ? end + 1 : n;
+      out->opens_paragraph = gap;
+      ++out;
       gap = false;
     }
     start = end + 1;
   }
+  lines.resize(static_cast<size_t>(out - lines.data()));
 }
 
-// Calls `each(piece)` for every line cut after each sentence end inside it.
+// Calls `each(piece)` for every line cut after each sentence end inside it,
+// and sets each line's `opening_end` to its first sentence end, if it has one.
 template <typename Each>
-void for_each_unit(const uint8_t* t, const std::vector<Line>& lines, const Layout& layout, Each&& each) {
+void for_each_unit(const uint8_t* t, std::vector<Line>& lines, const Layout& layout, Each&& each) {
   const auto& ends = layout.sentence_ends;
   size_t e = 0;
-  for (const Line& line : lines) {
+  for (Line& line : lines) {
     uint64_t start = line.start;
     while (e < ends.size() && ends[e] <= line.start) ++e;
+    // A sentence end lies inside its line's trimmed span, so it comes before the LF.
+    if (e < ends.size() && ends[e] <= line.end) line.opening_end = ends[e];
     for (; e < ends.size() && ends[e] < line.end; ++e) {
       const Span piece = trim(t, {start, ends[e]});
       if (piece.start < piece.end) each(piece);
@@ -150,12 +166,15 @@ void for_each_unit(const uint8_t* t, const std::vector<Line>& lines, const Layou
   }
 }
 
-void paragraphs(const std::vector<Line>& lines, std::vector<Step>& steps) {
+// Paragraph steps, with the first-sentence end of each in `openings`.
+void paragraphs(const std::vector<Line>& lines, std::vector<Step>& steps, std::vector<uint64_t>& openings) {
   for (const Line& line : lines) {
-    if (line.opens_paragraph || steps.empty())
+    if (line.opens_paragraph || steps.empty()) {
       steps.push_back({line.start, line.end, 0, 0});
-    else
+      openings.push_back(line.opening_end);
+    } else {
       steps.back().end = line.end;
+    }
   }
 }
 
@@ -313,6 +332,7 @@ void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, 
   compute_layout(t, text.size, s.layout);
   collect_lines(t, text.size, s.layout, s.lines);
   s.steps.clear();
+  s.openings.clear();
   // Sentence units are both the sentence-mode steps and the units that
   // repetition compares, so they are hashed as they are found.
   s.unit_bytes = s.repeated_bytes = 0;
@@ -324,27 +344,44 @@ void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, 
     if (mode_ == StepMode::kSentence) s.steps.push_back({u.start, u.end, 0, 0});
   });
   switch (mode_) {
-    case StepMode::kParagraph: paragraphs(s.lines, s.steps); break;
+    case StepMode::kParagraph: paragraphs(s.lines, s.steps, s.openings); break;
     case StepMode::kLine:
-      for (const Line& l : s.lines) s.steps.push_back({l.start, l.end, 0, 0});
+      for (const Line& l : s.lines) {
+        s.steps.push_back({l.start, l.end, 0, 0});
+        s.openings.push_back(l.opening_end);
+      }
       break;
     case StepMode::kSentence: break;
     case StepMode::kMarker:
-      paragraphs(s.lines, s.steps);
+      paragraphs(s.lines, s.steps, s.openings);
+      s.openings.clear();  // cut steps start mid-line
       cut_at_markers(t, matches, s.steps);
       break;
   }
+  label_steps(matches, s);
+}
+
+// Flags and labels. Steps that start at a line start know where their first
+// sentence ends; the others (sentence and marker modes) look it up.
+void Analyzer::label_steps(const std::vector<Match>& matches, AnalyzeScratch& s) const {
   const int32_t progress = n_categories_;
+  const bool known = !s.openings.empty();
   size_t m = 0;
   OpeningFinder opening{s.layout};
-  for (Step& step : s.steps) {
+  for (size_t k = 0; k < s.steps.size(); ++k) {
+    Step& step = s.steps[k];
     while (m < matches.size() && matches[m].start < step.start) ++m;
-    const uint64_t opening_end = opening.end_of_first_sentence(step);
+    if (m == matches.size() || matches[m].start >= step.end) {
+      step.label = progress;  // no match: the common case needs no first sentence
+      continue;
+    }
+    const uint64_t opening_end =
+        known ? std::min(step.end, s.openings[k]) : opening.end_of_first_sentence(step);
     step.label = progress;
-    for (size_t k = m; k < matches.size() && matches[k].start < step.end; ++k) {
-      int32_t cat = category_of_[matches[k].pattern];
+    for (size_t j = m; j < matches.size() && matches[j].start < step.end; ++j) {
+      int32_t cat = category_of_[matches[j].pattern];
       step.flags |= 1u << cat;
-      if (step.label == progress && matches[k].start < opening_end) step.label = cat;
+      if (step.label == progress && matches[j].start < opening_end) step.label = cat;
     }
   }
 }

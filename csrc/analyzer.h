@@ -54,6 +54,7 @@ class Analyzer {
 
  private:
   void steps_of(const TextRef& text, const std::vector<Match>& matches, AnalyzeScratch& s) const;
+  void label_steps(const std::vector<Match>& matches, AnalyzeScratch& s) const;
   void write_metrics(size_t row, const TextRef& text, const std::vector<Match>& matches, AnalyzeScratch& s,
                      const MetricColumns& out) const;
   void run(const std::vector<TextRef>& texts, int workers,
