@@ -121,7 +121,7 @@ Span trim(const uint8_t* t, Span s) {
 // lowers it. Lines are written in place: a push_back of a struct built on the
 // stack stalls on reloading it.
 void collect_lines(const uint8_t* t, uint64_t n, const Layout& layout, std::vector<Line>& lines) {
-  const std::vector<uint64_t>& lfs = layout.newlines;
+  const Offsets& lfs = layout.newlines;
   lines.resize(lfs.size() + 1);
   Line* out = lines.data();
   bool gap = true;

@@ -39,47 +39,71 @@ void scalar_layout(const uint8_t* t, uint64_t n, uint64_t from, bool prev_space,
   }
 }
 
-void push_bits(uint64_t mask, uint64_t base, std::vector<uint64_t>& out) {
-  for (; mask != 0; mask &= mask - 1) out.push_back(base + static_cast<uint64_t>(__builtin_ctzll(mask)));
-}
-
 #ifdef COTSIEVE_HAVE_AVX512_LAYOUT
+
+// Blocks per batch. Each list gets room for a whole batch before it, so the
+// vector loop never calls out (a call would spill every constant register),
+// and a list keeps at most a batch's worth of spare slots.
+constexpr uint64_t kBatchBlocks = 64;
+constexpr size_t kBatchSlots = 64 * kBatchBlocks;
+
+// Stores base + the index of each set bit at `to`, and returns the new end.
+// (Writing a fixed four slots per block to avoid this loop's mispredicts was
+// measured slower.)
+inline uint64_t* put_bits(uint64_t mask, uint64_t base, uint64_t* to) {
+  for (; mask != 0; mask &= mask - 1) *to++ = base + static_cast<uint64_t>(__builtin_ctzll(mask));
+  return to;
+}
 
 bool avx512_available() { return __builtin_cpu_supports("avx512bw"); }
 
-__attribute__((target("avx512f,avx512bw"))) __mmask64 spaces(__m512i v) {
-  return _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(' ')) | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\n')) |
-         _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\t')) | _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('\r'));
-}
+#define COTSIEVE_AVX512 __attribute__((target("avx512f,avx512bw")))
 
-__attribute__((target("avx512f,avx512bw"))) __mmask64 folded_equal(__m512i v, char lower) {
+COTSIEVE_AVX512 inline __mmask64 eq(__m512i v, char c) { return _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c)); }
+
+COTSIEVE_AVX512 inline __mmask64 spaces(__m512i v) { return eq(v, ' ') | eq(v, '\n') | eq(v, '\t') | eq(v, '\r'); }
+
+// OR-ing 0x20 folds exactly the letters compared here, as the scalar path's table does.
+COTSIEVE_AVX512 inline __mmask64 folded_eq(__m512i v, char lower) {
   return _mm512_cmpeq_epi8_mask(_mm512_or_si512(v, _mm512_set1_epi8(0x20)), _mm512_set1_epi8(lower));
 }
 
-// Full 64-byte blocks only (the next block's first bytes are read for
-// lookahead); the caller finishes the tail with the scalar loop.
-__attribute__((target("avx512f,avx512bw"))) uint64_t avx512_layout(const uint8_t* t, uint64_t n, Layout& out,
-                                                                     bool& prev_space) {
-  uint64_t i = 0;
-  for (; i + 64 + 3 <= n; i += 64) {
+struct Cursors {
+  uint64_t *lfs, *ends, *hints;
+};
+
+// Up to kBatchBlocks full 64-byte blocks from `i` (three bytes past a block
+// are read for lookahead); returns where it stopped.
+COTSIEVE_AVX512 uint64_t avx512_batch(const uint8_t* t, uint64_t n, uint64_t i, Cursors& to, uint64_t& words,
+                                      bool& prev_space) {
+  uint64_t after_space = prev_space ? 1 : 0, found_words = 0;
+  for (uint64_t k = 0; k < kBatchBlocks && i + 64 + 3 <= n; ++k, i += 64) {
     const __m512i v0 = _mm512_loadu_si512(t + i), v1 = _mm512_loadu_si512(t + i + 1),
                   v2 = _mm512_loadu_si512(t + i + 2), v3 = _mm512_loadu_si512(t + i + 3);
     const __mmask64 space = spaces(v0);
-    const __mmask64 starts = ~space & ((space << 1) | (prev_space ? 1u : 0u));
-    out.words += static_cast<uint64_t>(__builtin_popcountll(starts));
-    prev_space = space >> 63;
-    const __mmask64 term = _mm512_cmpeq_epi8_mask(v0, _mm512_set1_epi8('.')) |
-                           _mm512_cmpeq_epi8_mask(v0, _mm512_set1_epi8('!')) |
-                           _mm512_cmpeq_epi8_mask(v0, _mm512_set1_epi8('?'));
-    // "answ" under ASCII case folding: for these letters OR-ing 0x20 folds
-    // exactly, as the scalar path's table does.
-    const __mmask64 answ = folded_equal(v0, 'a') & folded_equal(v1, 'n') & folded_equal(v2, 's') & folded_equal(v3, 'w');
-    push_bits(_mm512_cmpeq_epi8_mask(v0, _mm512_set1_epi8('\n')), i, out.newlines);
-    push_bits(term & spaces(v1), i + 1, out.sentence_ends);
-    const __mmask64 box = _mm512_cmpeq_epi8_mask(v0, _mm512_set1_epi8('\\')) &
-                          ((_mm512_cmpeq_epi8_mask(v1, _mm512_set1_epi8('b')) & _mm512_cmpeq_epi8_mask(v2, _mm512_set1_epi8('o'))) |
-                           (_mm512_cmpeq_epi8_mask(v1, _mm512_set1_epi8('f')) & _mm512_cmpeq_epi8_mask(v2, _mm512_set1_epi8('b'))));
-    push_bits(box | answ, i, out.answer_hints);
+    found_words += static_cast<uint64_t>(__builtin_popcountll(~space & ((space << 1) | after_space)));
+    after_space = space >> 63;
+    to.lfs = put_bits(eq(v0, '\n'), i, to.lfs);
+    to.ends = put_bits((eq(v0, '.') | eq(v0, '!') | eq(v0, '?')) & spaces(v1), i + 1, to.ends);
+    const __mmask64 box = eq(v0, '\\') & ((eq(v1, 'b') & eq(v2, 'o')) | (eq(v1, 'f') & eq(v2, 'b')));
+    const __mmask64 answ = folded_eq(v0, 'a') & folded_eq(v1, 'n') & folded_eq(v2, 's') & folded_eq(v3, 'w');
+    to.hints = put_bits(box | answ, i, to.hints);
+  }
+  words += found_words;
+  prev_space = after_space != 0;
+  return i;
+}
+
+// Full blocks only; the caller finishes the tail with the scalar loop.
+uint64_t avx512_layout(const uint8_t* t, uint64_t n, Layout& out, bool& prev_space) {
+  uint64_t i = 0;
+  while (i + 64 + 3 <= n) {
+    Cursors to{out.newlines.reserve_more(kBatchSlots), out.sentence_ends.reserve_more(kBatchSlots),
+               out.answer_hints.reserve_more(kBatchSlots)};
+    i = avx512_batch(t, n, i, to, out.words, prev_space);
+    out.newlines.grow_to(to.lfs);
+    out.sentence_ends.grow_to(to.ends);
+    out.answer_hints.grow_to(to.hints);
   }
   return i;
 }
