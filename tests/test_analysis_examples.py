@@ -198,6 +198,16 @@ def test_repetition_counts_repeated_units_of_sixteen_bytes_or_more():
     assert row(b"So x equals 150. So x equals 150.")["repetition"] == 0.5
 
 
+@pytest.mark.parametrize("length", [16, 17, 24, 31, 32, 33, 47, 48, 49, 63, 64, 65, 96, 97, 130])
+def test_units_that_differ_in_one_byte_never_count_as_repeats(length):
+    """Each unit is one line, so units are compared whole: a byte changed at
+    any position, in any 16-byte chunk or the overlapping tail, makes a new unit."""
+    base = bytes(97 + (i * 7) % 26 for i in range(length))
+    variants = [base[:i] + b"#" + base[i + 1:] for i in range(length)]
+    assert row(b"\n".join(variants))["repetition"] == 0.0
+    assert row(b"\n".join(variants + variants[:1]))["repetition"] == pytest.approx(1 / (length + 1))
+
+
 def test_repetition_of_a_greedy_loop_approaches_one():
     paragraph = b"Let me compute the sum of the first ten terms again. The sum of the first ten terms is 55.\n\n"
     assert row(paragraph * 50)["repetition"] > 0.9
