@@ -6,7 +6,6 @@
 #include <limits>
 #include <memory>
 #include <stdexcept>
-#include <string>
 
 #include "bytes.h"
 #include "layout.h"
@@ -27,6 +26,16 @@ struct Line {
   uint64_t start, end;   // trimmed, never empty
   uint64_t opening_end;  // end of the first sentence of a step that starts here (docs/metrics.md)
   bool opens_paragraph;  // a blank line, or the text start, comes before it
+};
+
+// The lines of one text. The storage only grows, so a text costs no
+// clearing of slots it is about to write.
+struct Lines {
+  std::vector<Line> store;
+  size_t count = 0;
+
+  Line* begin() { return store.data(); }
+  Line* end() { return store.data() + count; }
 };
 
 // Open-addressing set of 64-bit unit hashes, reused from text to text.
@@ -59,11 +68,12 @@ class HashSet {
 struct AnalyzeScratch {
   std::vector<double> transitions;
   Layout layout;
-  std::vector<Line> lines;  // non-blank lines
+  Lines lines;  // non-blank lines
   uint64_t unit_bytes = 0, repeated_bytes = 0;  // for repetition
   std::vector<Step> steps;
   std::vector<uint64_t> openings;  // per step, where its first sentence ends (paragraph and line modes)
   std::vector<uint64_t> answer_hashes;
+  std::vector<uint8_t> answer_bytes;  // a normalized answer value
   HashSet seen_units;
 };
 
@@ -126,10 +136,10 @@ Span trim(const uint8_t* t, Span s) {
 // or just past its LF: `opening_end` starts as the latter, and for_each_unit
 // lowers it. Lines are written in place: a push_back of a struct built on the
 // stack stalls on reloading it.
-void collect_lines(const uint8_t* t, uint64_t n, const Layout& layout, std::vector<Line>& lines) {
+void collect_lines(const uint8_t* t, uint64_t n, const Layout& layout, Lines& lines) {
   const Offsets& lfs = layout.newlines;
-  lines.resize(lfs.size() + 1);
-  Line* out = lines.data();
+  if (lines.store.size() < lfs.size() + 1) lines.store.resize(2 * (lfs.size() + 1));
+  Line* out = lines.begin();
   bool gap = true;
   uint64_t start = 0;
   for (size_t k = 0; k <= lfs.size(); ++k) {
@@ -148,13 +158,13 @@ void collect_lines(const uint8_t* t, uint64_t n, const Layout& layout, std::vect
     }
     start = end + 1;
   }
-  lines.resize(static_cast<size_t>(out - lines.data()));
+  lines.count = static_cast<size_t>(out - lines.begin());
 }
 
 // Calls `each(piece)` for every line cut after each sentence end inside it,
 // and sets each line's `opening_end` to its first sentence end, if it has one.
 template <typename Each>
-void for_each_unit(const uint8_t* t, std::vector<Line>& lines, const Layout& layout, Each&& each) {
+void for_each_unit(const uint8_t* t, Lines& lines, const Layout& layout, Each&& each) {
   const auto& ends = layout.sentence_ends;
   size_t e = 0;
   for (Line& line : lines) {
@@ -173,7 +183,7 @@ void for_each_unit(const uint8_t* t, std::vector<Line>& lines, const Layout& lay
 }
 
 // Paragraph steps, with the first-sentence end of each in `openings`.
-void paragraphs(const std::vector<Line>& lines, std::vector<Step>& steps, std::vector<uint64_t>& openings) {
+void paragraphs(Lines& lines, std::vector<Step>& steps, std::vector<uint64_t>& openings) {
   for (const Line& line : lines) {
     if (line.opens_paragraph || steps.empty()) {
       steps.push_back({line.start, line.end, 0, 0});
@@ -264,19 +274,24 @@ bool phrase_value(const uint8_t* t, uint64_t n, uint64_t after, Span& value) {
   return true;
 }
 
-uint64_t normalized_hash(const uint8_t* t, Span v) {
-  std::string s;
+bool is_math_delimiter(uint8_t c) { return c == '(' || c == ')' || c == '[' || c == ']'; }
+
+// Hash of an answer value without whitespace, '$', the \( \) \[ \] math
+// delimiters and trailing dots. `buffer` is reused from answer to answer.
+uint64_t normalized_hash(const uint8_t* t, Span v, std::vector<uint8_t>& buffer) {
+  buffer.resize(v.end - v.start);
+  uint8_t* out = buffer.data();
   for (uint64_t i = v.start; i < v.end; ++i) {
     uint8_t c = t[i];
     if (kBytes.whitespace[c] || c == '$') continue;
-    if (c == '\\' && i + 1 < v.end && std::strchr("()[]", t[i + 1]) != nullptr && t[i + 1] != 0) {
+    if (c == '\\' && i + 1 < v.end && is_math_delimiter(t[i + 1])) {
       ++i;
       continue;
     }
-    s.push_back(static_cast<char>(c));
+    *out++ = c;
   }
-  while (!s.empty() && s.back() == '.') s.pop_back();
-  return hash_bytes(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  while (out > buffer.data() && out[-1] == '.') --out;
+  return hash_bytes(buffer.data(), static_cast<uint64_t>(out - buffer.data()));
 }
 
 bool folded_equal(const uint8_t* t, uint64_t n, uint64_t at, const char* word) {
@@ -415,7 +430,7 @@ AnswerInfo Analyzer::answers_of(const TextRef& text, AnalyzeScratch& s) const {
       info.first_offset = static_cast<int64_t>(whole.start);
       info.first_end = whole.end;
     }
-    s.answer_hashes.push_back(normalized_hash(t, value));
+    s.answer_hashes.push_back(normalized_hash(t, value, s.answer_bytes));
     covered = whole.end;
   }
   std::sort(s.answer_hashes.begin(), s.answer_hashes.end());
