@@ -19,6 +19,21 @@ inline bool has_string_special(uint64_t w) {
 bool is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 
+// The byte a one-letter escape stands for (\" \\ \/ \b \f \n \r \t), or -1.
+int simple_escape(uint8_t c) {
+  switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '/': return '/';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return -1;
+  }
+}
+
 int hex_value(uint8_t c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -272,10 +287,8 @@ class LineReader {
     if (end_ - p_ < 2) return false;
     const uint8_t c = p_[1];
     p_ += 2;
-    const char* simple = "\"\\/bfnrt";
-    const char* decoded = "\"\\/\b\f\n\r\t";
-    if (const char* at = c ? std::strchr(simple, c) : nullptr) {
-      if (out) out->push_back(static_cast<uint8_t>(decoded[at - simple]));
+    if (const int simple = simple_escape(c); simple >= 0) {
+      if (out) out->push_back(static_cast<uint8_t>(simple));
       return true;
     }
     uint32_t cp;
