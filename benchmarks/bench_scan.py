@@ -34,6 +34,9 @@ from peers import PEERS, best_seconds, best_seconds_interleaved, real_traces, sa
 SLOW_PEER_BYTES = 8 * 1024 * 1024
 
 
+NO_PATTERNS = "cotsieve analyze, no patterns (1 thread)"
+
+
 def prefix(texts: list[bytes], limit: int) -> list[bytes]:
     out, total = [], 0
     for t in texts:
@@ -80,6 +83,9 @@ def measure(texts: list[bytes], patterns: str, repeat: int) -> list[tuple[str, f
     for n in sorted({1, threads}):
         timed[f"cotsieve analyze ({ps.engine}, {n} thread{'s' * (n > 1)})"] = partial(cotsieve.analyze, arrow, ps,
                                                                                    threads=n)
+    # With no patterns the pass still segments, hashes units, finds answers
+    # and writes every metric: the part of analyze's time that count lacks.
+    timed[NO_PATTERNS] = partial(cotsieve.analyze, arrow, cotsieve.PatternSet([]), threads=1)
     slow_rows = []
     for name, make in PEERS.items():
         try:
@@ -115,11 +121,15 @@ def print_table(rows: list[tuple[str, float, int]]) -> None:
 def print_analyze_overhead(rows: list[tuple[str, float, int]]) -> None:
     rate = {name: r for name, r, _ in rows}
     for name, r in rate.items():
-        if name.startswith("cotsieve analyze"):
+        if name.startswith("cotsieve analyze ("):
             engine_threads = name[len("cotsieve analyze "):]
             count = rate.get(f"cotsieve count {engine_threads}")
             if count:
                 print(f"analyze takes {count / r:.2f}x the time of count {engine_threads}")
+    count, alone = rate.get("cotsieve count (dfa, 1 thread)"), rate.get(NO_PATTERNS)
+    if count and alone:
+        print(f"steps, units, answers and metrics alone ({NO_PATTERNS}) take {count / alone:.2f}x "
+              "the time of count (dfa, 1 thread)")
 
 
 def main() -> None:
