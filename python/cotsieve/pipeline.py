@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -223,8 +224,17 @@ def _with_decision(metrics: pa.Table, drop: np.ndarray, reasons: pa.Array) -> pa
     return metrics.append_column("kept", pa.array(~drop)).append_column("drop_reason", reasons)
 
 
+# Stages are timed from the reader, engine and writer threads at once.
+_SECONDS_LOCK = threading.Lock()
+
+
 def _add_seconds(summary: Summary, stage: str, seconds: float) -> None:
-    summary.seconds[stage] += seconds
+    _add_to(summary.seconds, stage, seconds)
+
+
+def _add_to(seconds: dict[str, float], stage: str, value: float) -> None:
+    with _SECONDS_LOCK:
+        seconds[stage] += value
 
 
 class _Clock:
@@ -235,7 +245,7 @@ class _Clock:
         self.start = time.perf_counter()
 
     def __exit__(self, *exc: Any) -> None:
-        self.seconds[self.stage] += time.perf_counter() - self.start
+        _add_to(self.seconds, self.stage, time.perf_counter() - self.start)
 
 
 # ---------------------------------------------------------------- runs
@@ -439,10 +449,12 @@ class _TwoPass(_OnePass):
         self.summary.dropped = int(decision.drop.sum())
         keep = np.zeros(self.summary.read, bool)
         keep[table.column(_ORDINAL).to_numpy()[~decision.drop]] = True
-        if staging is not None:
-            with _Clock(self.summary.seconds, "write"):
-                self.copy_metrics(staging, decision.drop, decision.reasons)
-        self.copy_kept(keep)
+        # The metrics are rewritten in the write-behind thread while pass 2
+        # reads the input again: both cores stay busy.
+        with WriteBehind() as self.writes:
+            if staging is not None:
+                self.write(self.copy_metrics, staging, decision.drop, decision.reasons)
+            self.copy_kept(keep)
         self.finish(self.rules.details(table))
 
     def copy_metrics(self, staging: AtomicFile, drop: np.ndarray, reasons: pa.Array) -> None:
