@@ -22,6 +22,7 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
@@ -162,24 +163,25 @@ class JsonlKeptWriter:
         self._stream = self.file.open()
 
     def write(self, chunk: Chunk, keep: np.ndarray) -> None:
-        lines = chunk.raw if keep.all() else chunk.raw.filter(pa.array(keep))
-        if not len(lines):
-            return
-        data = _contiguous_bytes(lines)
+        # The kept lines are read in place, as runs of consecutive lines:
+        # copying them out first cost as much as a quarter of pass 2.
+        data, runs = _kept_runs(chunk.raw, keep)
         if self._compression is None:
-            self._stream.write(data)
+            for start, end in runs:
+                self._stream.write(data.slice(start, end - start))
             return
         # Compressing pieces as separate members in parallel keeps the writer off the critical path.
-        pieces = [data.slice(i, min(_MEMBER_BYTES, data.size - i)) for i in range(0, data.size, _MEMBER_BYTES)]
-        for member in self._pool.map(self._compress, pieces):
+        for member in self._pool.map(self._compress, _pieces(data, runs, _MEMBER_BYTES)):
             self._stream.write(member)
 
-    def _compress(self, piece: pa.Buffer) -> Union[pa.Buffer, bytes]:
+    def _compress(self, piece: list[pa.Buffer]) -> Union[pa.Buffer, bytes]:
         if self._compression == "gzip" and ISAL_LEVELS[0] <= self._level <= ISAL_LEVELS[1]:
             # ISA-L deflates about 6x faster than zlib at level 1, and smaller.
-            return isal_zlib.compress(piece, self._level, wbits=GZIP_WBITS)
+            deflate = isal_zlib.compressobj(self._level, isal_zlib.DEFLATED, GZIP_WBITS)
+            return b"".join([deflate.compress(part) for part in piece] + [deflate.flush()])
         # A codec holds stream state, so each call gets its own.
-        return pa.Codec(self._compression, compression_level=self._level).compress(piece)
+        whole = piece[0] if len(piece) == 1 else pa.py_buffer(b"".join(memoryview(part) for part in piece))
+        return pa.Codec(self._compression, compression_level=self._level).compress(whole)
 
     def close(self) -> None:
         self._stream.close()
@@ -187,11 +189,31 @@ class JsonlKeptWriter:
             self._pool.shutdown()
 
 
-def _contiguous_bytes(lines: pa.Array) -> pa.Buffer:
-    """The data of a ``large_binary`` array, all values back to back, without copying."""
+def _kept_runs(lines: pa.Array, keep: np.ndarray) -> tuple[pa.Buffer, list[tuple[int, int]]]:
+    """The data buffer of a ``large_binary`` array of lines, and the byte
+    ranges of its maximal runs of kept lines, in order."""
     _, offsets_buffer, data = lines.buffers()
     offsets = np.frombuffer(offsets_buffer, np.int64, count=len(lines) + 1, offset=lines.offset * 8)
-    return data.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    edges = np.diff(np.concatenate(([False], keep, [False])).astype(np.int8))
+    firsts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return data, list(zip(offsets[firsts].tolist(), offsets[stops].tolist()))
+
+
+def _pieces(data: pa.Buffer, runs: list[tuple[int, int]], limit: int) -> Iterator[list[pa.Buffer]]:
+    """The runs' bytes, in order, cut into pieces of ``limit`` bytes (the last
+    may be shorter), each piece a list of slices of ``data``."""
+    piece, size = [], 0
+    for start, end in runs:
+        while start < end:
+            take = min(end - start, limit - size)
+            piece.append(data.slice(start, take))
+            size += take
+            start += take
+            if size == limit:
+                yield piece
+                piece, size = [], 0
+    if piece:
+        yield piece
 
 
 class ParquetKeptWriter:
