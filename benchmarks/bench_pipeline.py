@@ -1,6 +1,6 @@
 """End-to-end curation throughput and memory.
 
-Measures ``filter_corpus`` from a compressed JSONL corpus to all outputs (kept
+Measures ``cotsieve filter`` from a compressed JSONL corpus to all outputs (kept
 corpus, rejected records, metrics Parquet, summary), in MB/s of uncompressed
 record bytes, with the busy time of each stage (read+parse, engine, write;
 stages overlap, so they can add up to more than the wall time), the CPU time
@@ -61,16 +61,18 @@ def synthetic(folder: Path, n: int) -> Path:
 
 
 def run_case(corpus: Path, rule: str, cores: int, out: Path) -> dict:
-    """One measured run in a fresh process; returns its summary plus ``peak_rss_mb``."""
+    """One measured run of ``cotsieve filter`` (the command line, as users run
+    it) in a fresh process; returns its summary.json plus ``peak_rss_mb``."""
     code = f"""
 import json, os, resource, sys
 if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > {cores}:
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{cores}])
-from cotsieve.pipeline import CurateOptions, filter_corpus
-from cotsieve.rules import parse_rule
-s = filter_corpus({str(corpus)!r}, {str(out)!r}, [parse_rule({rule!r})],
-                  CurateOptions(threads={cores}, force=True, on_error="skip"))
-d = s.as_dict()
+from cotsieve.cli import main
+code = main(["filter", {str(corpus)!r}, "--out", {str(out)!r}, "--where", {rule!r}, "--threads", "{cores}",
+             "--on-error", "skip", "--force", "--quiet"])
+if code:
+    sys.exit(code)
+d = json.load(open(os.path.join({str(out)!r}, "summary.json")))
 usage = resource.getrusage(resource.RUSAGE_SELF)
 d["peak_rss_mb"] = usage.ru_maxrss / 1024
 d["cpu_seconds"] = usage.ru_utime + usage.ru_stime

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-MODULES = ["cotsieve", "cotsieve.patterns", "cotsieve.analysis", "cotsieve.io", "cotsieve.io_writers",
+MODULES = ["cotsieve", "cotsieve._malloc", "cotsieve.patterns", "cotsieve.analysis", "cotsieve.io", "cotsieve.io_writers",
            "cotsieve.rules", "cotsieve.pipeline", "cotsieve.synth", "cotsieve.demo", "cotsieve.report"]
 
 

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ._malloc import hold_freed_memory
 from .analysis import STEP_MODES
 from .integrations import MissingExtraError
 from .io import THINK_MODES, BadInputError, ReadOptions, TextSpec, read_corpus
@@ -319,6 +320,7 @@ COMMANDS = {"scan": cmd_scan, "analyze": cmd_analyze, "filter": cmd_filter, "rep
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; returns the exit code (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    hold_freed_memory()  # the streaming commands allocate a block at a time (see cotsieve._malloc)
     if argv[:1] == ["profile"]:
         from . import profile_cli
 
