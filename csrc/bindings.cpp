@@ -233,6 +233,20 @@ PYBIND11_MODULE(_core, m) {
       .def("analyze", &analyze, py::arg("batch"), py::arg("threads") = 0)
       .def("segment", &segment, py::arg("batch"), py::arg("threads") = 0);
 
+  m.def(
+      "line_offsets",
+      [](const py::buffer& block) {
+        const py::buffer_info info = block.request();
+        if (info.itemsize != 1 || info.ndim != 1 || (info.size > 1 && info.strides[0] != 1))
+          throw py::value_error("block must be a contiguous 1-d byte buffer");
+        std::vector<int64_t> offsets;
+        {
+          py::gil_scoped_release release;
+          offsets = jsonl::line_offsets(static_cast<const uint8_t*>(info.ptr), static_cast<size_t>(info.size));
+        }
+        return owned_array(std::move(offsets));
+      },
+      py::arg("block"), "Line start offsets of a block, then its size; see csrc/jsonl.h.");
   m.def("extract_jsonl", &extract_jsonl, py::arg("block"), py::arg("offsets"), py::arg("keys"),
         py::arg("max_int_digits") = 0,
         "Decode the text (keys[0]) and carried fields of each JSON line; see csrc/jsonl.h.");

@@ -47,4 +47,8 @@ struct Extraction {
 Extraction extract(const uint8_t* data, const int64_t* offsets, size_t n_lines, const std::vector<std::string>& keys,
                    size_t max_int_digits);
 
+// Start offsets of the lines of `data` followed by `size`: 0, then one past
+// every LF. A last line without an LF still counts as a line.
+std::vector<int64_t> line_offsets(const uint8_t* data, size_t size);
+
 }  // namespace cotsieve::jsonl

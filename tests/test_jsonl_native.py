@@ -192,3 +192,16 @@ def test_a_strided_buffer_is_refused():
     line = b'{"text": "abc"}\n' * 2
     with pytest.raises(ValueError, match="contiguous"):
         _core.extract_jsonl(memoryview(line)[::-1], np.array([0, 16], np.int64), ["text"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200).map(lambda b: b.replace(b"a", b"\n")))
+def test_line_offsets_match_splitting_on_newlines(block):
+    """0, one past each LF, and the end if the last line has no LF."""
+    expected = [0]
+    for i, byte in enumerate(block):
+        if byte == 10:
+            expected.append(i + 1)
+    if expected[-1] != len(block):
+        expected.append(len(block))
+    assert _core.line_offsets(block).tolist() == expected
