@@ -166,9 +166,13 @@ class JsonlKeptWriter:
         # The kept lines are read in place, as runs of consecutive lines:
         # copying them out first cost as much as a quarter of pass 2.
         data, runs = _kept_runs(chunk.raw, keep)
+        if not runs:
+            return
         if self._compression is None:
-            for start, end in runs:
-                self._stream.write(data.slice(start, end - start))
+            # One write per chunk (a write per run costs a system call each),
+            # and no copy when every line is kept.
+            parts = [data.slice(start, end - start) for start, end in runs]
+            self._stream.write(parts[0] if len(parts) == 1 else b"".join(map(memoryview, parts)))
             return
         # Compressing pieces as separate members in parallel keeps the writer off the critical path.
         for member in self._pool.map(self._compress, _pieces(data, runs, _MEMBER_BYTES)):
