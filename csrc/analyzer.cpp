@@ -28,14 +28,21 @@ struct Line {
   bool opens_paragraph;  // a blank line, or the text start, comes before it
 };
 
-// The lines of one text. The storage only grows, so a text costs no
-// clearing of slots it is about to write.
+// The lines of one text, in storage that only grows. Room is made for one
+// line per LF, but blank lines take none, so the slots are left unwritten
+// (default-initialized) rather than cleared: on a text of mostly blank-line
+// paragraphs, clearing them all doubled the memory this touched.
 struct Lines {
-  std::vector<Line> store;
-  size_t count = 0;
+  std::unique_ptr<Line[]> store;
+  size_t capacity = 0, count = 0;
 
-  Line* begin() { return store.data(); }
-  Line* end() { return store.data() + count; }
+  void make_room(size_t n) {
+    if (capacity >= n) return;
+    store.reset(new Line[n]);
+    capacity = n;
+  }
+  Line* begin() { return store.get(); }
+  Line* end() { return store.get() + count; }
 };
 
 // Open-addressing set of 64-bit unit hashes, reused from text to text.
@@ -71,7 +78,6 @@ struct AnalyzeScratch {
   Lines lines;  // non-blank lines
   uint64_t unit_bytes = 0, repeated_bytes = 0;  // for repetition
   std::vector<Step> steps;
-  std::vector<uint64_t> openings;  // per step, where its first sentence ends (paragraph and line modes)
   std::vector<uint64_t> answer_hashes;
   std::vector<uint8_t> answer_bytes;  // a normalized answer value
   HashSet seen_units;
@@ -138,7 +144,7 @@ Span trim(const uint8_t* t, Span s) {
 // stack stalls on reloading it.
 void collect_lines(const uint8_t* t, uint64_t n, const Layout& layout, Lines& lines) {
   const Offsets& lfs = layout.newlines;
-  if (lines.store.size() < lfs.size() + 1) lines.store.resize(2 * (lfs.size() + 1));
+  lines.make_room(lfs.size() + 1);
   Line* out = lines.begin();
   bool gap = true;
   uint64_t start = 0;
@@ -182,15 +188,14 @@ void for_each_unit(const uint8_t* t, Lines& lines, const Layout& layout, Each&& 
   }
 }
 
-// Paragraph steps, with the first-sentence end of each in `openings`.
-void paragraphs(Lines& lines, std::vector<Step>& steps, std::vector<uint64_t>& openings) {
+// Paragraph steps: each starts at a line that opens a paragraph (the first
+// line always does).
+void paragraphs(Lines& lines, std::vector<Step>& steps) {
   for (const Line& line : lines) {
-    if (line.opens_paragraph || steps.empty()) {
+    if (line.opens_paragraph)
       steps.push_back({line.start, line.end, 0, 0});
-      openings.push_back(line.opening_end);
-    } else {
+    else
       steps.back().end = line.end;
-    }
   }
 }
 
@@ -353,7 +358,6 @@ void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, 
   compute_layout(t, text.size, s.layout);
   collect_lines(t, text.size, s.layout, s.lines);
   s.steps.clear();
-  s.openings.clear();
   // Sentence units are both the sentence-mode steps and the units that
   // repetition compares, so they are hashed as they are found.
   s.unit_bytes = s.repeated_bytes = 0;
@@ -365,39 +369,41 @@ void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, 
     if (mode_ == StepMode::kSentence) s.steps.push_back({u.start, u.end, 0, 0});
   });
   switch (mode_) {
-    case StepMode::kParagraph: paragraphs(s.lines, s.steps, s.openings); break;
+    case StepMode::kParagraph: paragraphs(s.lines, s.steps); break;
     case StepMode::kLine:
-      for (const Line& l : s.lines) {
-        s.steps.push_back({l.start, l.end, 0, 0});
-        s.openings.push_back(l.opening_end);
-      }
+      for (const Line& l : s.lines) s.steps.push_back({l.start, l.end, 0, 0});
       break;
     case StepMode::kSentence: break;
     case StepMode::kMarker:
-      paragraphs(s.lines, s.steps, s.openings);
-      s.openings.clear();  // cut steps start mid-line
+      paragraphs(s.lines, s.steps);
       cut_at_markers(t, matches, s.steps);
       break;
   }
   label_steps(matches, s);
 }
 
-// Flags and labels. Steps that start at a line start know where their first
-// sentence ends; the others (sentence and marker modes) look it up.
+// Flags and labels. In paragraph and line modes every step starts at a line
+// start, and the line knows where the step's first sentence ends; the other
+// modes look it up.
 void Analyzer::label_steps(const std::vector<Match>& matches, AnalyzeScratch& s) const {
   const int32_t progress = n_categories_;
-  const bool known = !s.openings.empty();
+  const bool from_lines = mode_ == StepMode::kParagraph || mode_ == StepMode::kLine;
+  const Line* line = s.lines.begin();  // the first line of the current step, in those modes
   size_t m = 0;
   OpeningFinder opening{s.layout};
-  for (size_t k = 0; k < s.steps.size(); ++k) {
-    Step& step = s.steps[k];
+  for (Step& step : s.steps) {
+    uint64_t line_opening = 0;
+    if (from_lines) {
+      while (mode_ == StepMode::kParagraph && !line->opens_paragraph) ++line;
+      line_opening = (line++)->opening_end;
+    }
     while (m < matches.size() && matches[m].start < step.start) ++m;
     if (m == matches.size() || matches[m].start >= step.end) {
       step.label = progress;  // no match: the common case needs no first sentence
       continue;
     }
     const uint64_t opening_end =
-        known ? std::min(step.end, s.openings[k]) : opening.end_of_first_sentence(step);
+        from_lines ? std::min(step.end, line_opening) : opening.end_of_first_sentence(step);
     step.label = progress;
     for (size_t j = m; j < matches.size() && matches[j].start < step.end; ++j) {
       int32_t cat = category_of_[matches[j].pattern];

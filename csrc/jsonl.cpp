@@ -402,7 +402,6 @@ Extraction extract(const uint8_t* data, const int64_t* offsets, size_t n_lines, 
 
 std::vector<int64_t> line_offsets(const uint8_t* data, size_t size) {
   std::vector<int64_t> offsets{0};
-  offsets.reserve(size / 64 + 2);
   const uint8_t* end = data + size;
   for (const uint8_t* p = data; p < end;) {
     const void* lf = std::memchr(p, '\n', static_cast<size_t>(end - p));

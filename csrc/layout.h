@@ -26,7 +26,7 @@ class Offsets {
   }
   // Room for `extra` more slots; returns where the next one goes.
   uint64_t* reserve_more(size_t extra) {
-    if (store_.size() < size_ + extra) store_.resize(2 * (size_ + extra));
+    if (store_.size() < size_ + extra) store_.resize(size_ + extra);  // capacity still grows geometrically
     return store_.data() + size_;
   }
   void grow_to(const uint64_t* new_end) { size_ = static_cast<size_t>(new_end - store_.data()); }
