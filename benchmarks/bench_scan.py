@@ -143,6 +143,7 @@ def main() -> None:
         sys.exit("no traces found (is ../shared/data present? try --sample)")
     print(f"{len(texts):,} traces, {sum(map(len, texts)) / 1e6:.1f} MB, pattern set {args.patterns!r}, "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+          f"vector path: {cotsieve.simd_level()} (cap it with COTSIEVE_SIMD=avx2 or none), "
           f"prefilter available: {cotsieve._core.prefilter_available()}")
     rows = measure(texts, args.patterns, args.repeat)
     print_table(rows)

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "analyzer.h"
+#include "cpu.h"
 #include "jsonl.h"
 #include "scanner.h"
 #include "text_batch.h"
@@ -199,6 +200,7 @@ py::dict extract_jsonl(const py::buffer& block, const py::array_t<int64_t, py::a
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "cotsieve native engine";
+  simd_level();  // a bad COTSIEVE_SIMD fails the import, not a scan in a worker thread
 
   py::class_<TextBatch>(m, "TextBatch")
       .def_static("from_sequence", &TextBatch::from_sequence, py::arg("items"))
@@ -251,5 +253,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("max_int_digits") = 0,
         "Decode the text (keys[0]) and carried fields of each JSON line; see csrc/jsonl.h.");
   m.def("prefilter_available", &Prefilter::available);
+  m.def(
+      "simd_level", [] { return simd_level_name(simd_level()); },
+      "The vector paths this process takes: 'avx512', 'avx2' or 'none' (the CPU's best, capped by COTSIEVE_SIMD).");
   m.def("worker_count", &Scanner::worker_count, py::arg("requested"), py::arg("n_texts"));
 }

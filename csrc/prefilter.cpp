@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bytes.h"
+#include "cpu.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define COTSIEVE_HAVE_VBMI_KERNEL 1
@@ -33,7 +34,7 @@ std::string folded_prefix(const PatternSpec& p, size_t n) {
 
 bool Prefilter::available() {
 #ifdef COTSIEVE_HAVE_VBMI_KERNEL
-  return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
+  return simd_level() == SimdLevel::kAvx512 && __builtin_cpu_supports("avx512vbmi");
 #else
   return false;
 #endif

@@ -10,7 +10,7 @@ Example:
     True
 """
 
-from .analysis import STEP_MODES, Step, analyze, segment, segments, step_count_ratio
+from .analysis import STEP_MODES, Step, analyze, segment, segments, simd_level, step_count_ratio
 from .io import BadInputError, TextSpec, read_corpus
 from .patterns import BUILTIN_CATEGORIES, Pattern, PatternSet
 from .profiling import ProfileResult, load_model, profile, summarize
@@ -42,6 +42,7 @@ __all__ = [
     "read_corpus",
     "segment",
     "segments",
+    "simd_level",
     "step_count_ratio",
     "summarize",
 ]

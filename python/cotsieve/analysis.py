@@ -42,6 +42,21 @@ def _pattern_set(patterns: PatternsArg) -> PatternSet:
     raise TypeError(f"patterns must be a PatternSet or the name/path of one, got {type(patterns).__name__}")
 
 
+def simd_level() -> str:
+    """The vector instruction set the engine's byte-classifying pass uses:
+    ``"avx512"``, ``"avx2"`` or ``"none"`` (the portable path). It is the
+    best the CPU has, capped by the ``COTSIEVE_SIMD`` environment variable
+    when the library loads; every level gives identical results. The
+    ``prefilter`` scan engine also needs ``"avx512"`` (and VBMI).
+
+    Example:
+        >>> import cotsieve
+        >>> cotsieve.simd_level() in {"avx512", "avx2", "none"}
+        True
+    """
+    return _core.simd_level()
+
+
 def _analyzer(ps: PatternSet, steps: str) -> _core.Analyzer:
     if steps not in STEP_MODES:
         raise ValueError(f"unknown step mode {steps!r}, expected one of {list(STEP_MODES)}")
