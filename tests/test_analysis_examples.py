@@ -208,6 +208,41 @@ def test_units_that_differ_in_one_byte_never_count_as_repeats(length):
     assert row(b"\n".join(variants + variants[:1]))["repetition"] == pytest.approx(1 / (length + 1))
 
 
+# Two crafted unit pairs that an earlier unit hash merged. It took 16 bytes
+# per multiply, (w0 ^ K1) * (w1 ^ state), with the first state n * K0: a word
+# w1 equal to that state zeroed the product and hid w0, and swapping the two
+# factors (w0, w1) -> (w1 ^ d, w0 ^ d), d = n * K0 ^ K1, left it unchanged.
+HASH_K0, HASH_K1 = 0xA0761D6478BD642F, 0xE7037ED1A0B428DB
+
+
+def _word(value):
+    return (value % 2**64).to_bytes(8, "little")
+
+
+def _plain(data):
+    """No whitespace, which would split the unit."""
+    return not any(c in b" \t\r\n" for c in data)
+
+
+@pytest.mark.parametrize("length", [17, 40, 64, 187])
+def test_units_whose_second_word_equals_the_hash_state_stay_distinct(length):
+    state = _word(length * HASH_K0)
+    filler = b"x" * (length - 16)
+    lines = [bytes([65 + i]) * 8 + state + filler for i in range(20)]
+    assert _plain(state)
+    assert row(b"\n".join(lines), "line")["repetition"] == 0.0
+
+
+@pytest.mark.parametrize("length", [40, 64, 167, 187])
+def test_units_with_swapped_xored_words_stay_distinct(length):
+    d = _word(length * HASH_K0 ^ HASH_K1)
+    w0, w1 = b"abcdefgh", b"stuvwxyz"
+    swapped = bytes(a ^ b for a, b in zip(w1, d)) + bytes(a ^ b for a, b in zip(w0, d))
+    assert _plain(swapped)
+    filler = b"y" * (length - 16)
+    assert row(w0 + w1 + filler + b"\n" + swapped + filler, "line")["repetition"] == 0.0
+
+
 def test_repetition_of_a_greedy_loop_approaches_one():
     paragraph = b"Let me compute the sum of the first ten terms again. The sum of the first ten terms is 55.\n\n"
     assert row(paragraph * 50)["repetition"] > 0.9
