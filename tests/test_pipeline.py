@@ -240,10 +240,11 @@ def test_write_behind_skips_queued_writes_when_the_caller_fails():
         writes.submit(done.append, 9)
 
 
-@pytest.mark.parametrize("change", ["append", "truncate"])
+@pytest.mark.parametrize("change", ["append", "truncate", "reorder"])
 def test_an_input_changed_between_passes_is_an_error(tmp_path, monkeypatch, change):
     """Pass 2 copies records by their ordinal in pass 1: if the file changed
-    in between, the ordinals would pick the wrong lines."""
+    in between, the ordinals would pick the wrong lines. A reorder keeps the
+    count and the size; its modification time gives it away."""
     from cotsieve.pipeline import _TwoPass
 
     path = tmp_path / "in.jsonl"
@@ -252,7 +253,13 @@ def test_an_input_changed_between_passes_is_an_error(tmp_path, monkeypatch, chan
 
     def changing_input(self, staging):
         data = path.read_bytes()
-        path.write_bytes(data + b'{"text": "late"}\n' if change == "append" else data[: len(data) // 2])
+        stat = path.stat()
+        changed = {"append": data + b'{"text": "late"}\n', "truncate": data[: len(data) // 2],
+                   "reorder": b"".join(reversed(data.splitlines(keepends=True)))}[change]
+        assert len(changed) != len(data) or changed != data
+        path.write_bytes(changed)
+        # A rewrite within one clock tick can keep the old time; a real one is later.
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
         return decide(self, staging)
 
     monkeypatch.setattr(_TwoPass, "decide_and_copy", changing_input)

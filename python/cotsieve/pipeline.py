@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -426,6 +427,7 @@ class _TwoPass(_OnePass):
 
     def execute(self) -> None:
         self.summary.passes = 2
+        self.file_states = _file_states(self.sources)
         staging = _Staging(AtomicFile(self.outputs.paths.metrics.with_name("metrics.pass1.parquet")))
         try:
             ordinal = 0
@@ -466,6 +468,7 @@ class _TwoPass(_OnePass):
             start = stop
 
     def copy_kept(self, keep: np.ndarray) -> None:
+        self.check_files_unchanged()
         start = 0
         for chunk in self.chunks(parse=False):
             stop = start + len(chunk)
@@ -477,7 +480,31 @@ class _TwoPass(_OnePass):
             start = stop
         if start != len(keep):
             raise _changed_between_passes(f"the end, after {start} records,", len(keep))
+        self.check_files_unchanged()
         self.summary.kept = int(keep.sum())
+
+    def check_files_unchanged(self) -> None:
+        """A file rewritten in place with as many records, or reordered, still
+        shows in its size or modification time."""
+        now = _file_states(self.sources)
+        for name, state in self.file_states.items():
+            if now.get(name) != state:
+                raise BadInputError(f"the input changed between the two passes: {name} was modified "
+                                    f"(size and modification time {state} before, {now.get(name)} now); "
+                                    "nothing was written")
+
+
+def _file_states(sources: Sequence[Source]) -> dict[str, Optional[tuple[int, int]]]:
+    """Size and modification time of each input file (None once it is gone)."""
+    states: dict[str, Optional[tuple[int, int]]] = {}
+    for source in sources:
+        if source.kind != "dataset":
+            try:
+                stat = os.stat(source.name)
+                states[source.name] = (stat.st_size, stat.st_mtime_ns)
+            except OSError:
+                states[source.name] = None
+    return states
 
 
 def _changed_between_passes(where: str, first_count: int) -> BadInputError:
