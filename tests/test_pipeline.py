@@ -217,6 +217,36 @@ def test_a_failed_write_stops_the_run_and_leaves_no_output(tmp_path, monkeypatch
     assert sorted(p.name for p in out.iterdir()) == []
 
 
+def test_a_failed_metrics_rewrite_stops_pass_two_at_the_next_chunk(tmp_path, monkeypatch):
+    """Pass 2 rewrites the metrics in the write-behind thread while it copies
+    the kept records; a failure there stops the copy, not only its end."""
+    import threading
+    import time
+
+    from cotsieve import io_writers
+    from cotsieve.pipeline import _TwoPass
+
+    failed = threading.Event()
+    copied = []
+
+    def failing_rewrite(self, staging, drop, reasons):
+        failed.set()
+        raise OSError(28, "No space left on device")
+
+    def slow_copy(self, chunk, keep):
+        failed.wait(5)
+        time.sleep(0.05)  # room for the failure to be recorded
+        copied.append(len(keep))
+
+    monkeypatch.setattr(_TwoPass, "copy_metrics", failing_rewrite)
+    monkeypatch.setattr(io_writers.JsonlKeptWriter, "write", slow_copy)
+    src = write_corpus(tmp_path / "in.jsonl", corpus_lines(400))
+    with pytest.raises(OSError, match="No space left"):
+        filter_corpus(src, tmp_path / "out", [DropShare("n_words", 0.1)], CurateOptions(block_bytes=2048))
+    n_chunks = -(-os.path.getsize(src) // 2048)
+    assert n_chunks > 10 and len(copied) <= 2
+
+
 def test_write_behind_skips_queued_writes_when_the_caller_fails():
     import time
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import platform
+import os
 
 # From glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
@@ -35,7 +35,7 @@ TRIM_THRESHOLD_BYTES = 256 << 20  # free memory kept at the heap top before it i
 def hold_freed_memory() -> bool:
     """Set glibc's mmap and trim thresholds for block-at-a-time streaming;
     whether they were set (False off glibc, where nothing changes)."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not _on_glibc():
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -46,5 +46,14 @@ def hold_freed_memory() -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    set_mmap = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    set_trim = bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+    return set_mmap and set_trim
+
+
+def _on_glibc() -> bool:
+    # confstr answers at once; platform.libc_ver() reads the interpreter binary.
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+    except (AttributeError, ValueError, OSError):
+        return False

@@ -133,6 +133,10 @@ class WriteBehind:
         self._raise()
         self._jobs.put((job, args))
 
+    def check(self) -> None:
+        """Raise the first failed write now, for a caller that submits rarely."""
+        self._raise()
+
     def _work(self) -> None:
         while (item := self._jobs.get()) is not None:
             if self._error is None and not self._cancelled:

@@ -477,6 +477,7 @@ class _TwoPass(_OnePass):
             if self.outputs.kept is not None:
                 with _Clock(self.summary.seconds, "write"):
                     self.outputs.kept.write(chunk, keep[start:stop])
+            self.writes.check()  # a failed metrics rewrite stops the copy now, not at its end
             start = stop
         if start != len(keep):
             raise _changed_between_passes(f"the end, after {start} records,", len(keep))
