@@ -9,6 +9,16 @@ from pathlib import Path
 
 import pytest
 
+# The command line keeps pyarrow from importing pandas when nothing has
+# imported it yet (cotsieve._pandas_probe), and pyarrow then stops spotting
+# pandas objects. Tests call the command line in this process and later hand
+# pandas objects to pyarrow, so pandas comes in first, as in a user's session;
+# tests/test_cli.py checks the real command line in a child process.
+try:
+    import pandas  # noqa: F401
+except ImportError:
+    pass
+
 if os.environ.get("COTSIEVE_GPU_TESTS") != "1":
     os.environ.setdefault("TRITON_INTERPRET", "1")
 

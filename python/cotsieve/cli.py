@@ -23,9 +23,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ._malloc import hold_freed_memory
+from ._pandas_probe import skip_pandas_probe
 from .analysis import STEP_MODES
 from .integrations import MissingExtraError
-from .io import THINK_MODES, BadInputError, ReadOptions, TextSpec, read_corpus
+from .io import THINK_MODES, BadInputError, ReadOptions, TextSpec, is_saved_dataset, read_corpus
 from .patterns import PatternSet
 from .pipeline import CurateOptions, OutputExistsError, Summary, analyze_corpus, check_rejects, filter_corpus
 from .report import DEFAULT_TOP, require_matplotlib, write_report
@@ -318,7 +319,13 @@ COMMANDS = {"scan": cmd_scan, "analyze": cmd_analyze, "filter": cmd_filter, "rep
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the CLI; returns the exit code (see the module docstring)."""
+    """Run the CLI; returns the exit code (see the module docstring).
+
+    It tunes the process for streaming: glibc's malloc thresholds
+    (``cotsieve._malloc``) and, unless pandas is imported already, pyarrow
+    left without pandas (``cotsieve._pandas_probe``). A program that calls it
+    and then hands pandas objects to pyarrow should import pandas first.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     hold_freed_memory()  # the streaming commands allocate a block at a time (see cotsieve._malloc)
     if argv[:1] == ["profile"]:
@@ -326,6 +333,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         return profile_cli.main(argv[1:])
     args = build_parser().parse_args(argv)
+    if not any(is_saved_dataset(item) for item in getattr(args, "input", [])):
+        skip_pandas_probe()  # see cotsieve._pandas_probe
     try:
         return COMMANDS[args.command](args)
     except OutputExistsError as err:

@@ -91,7 +91,7 @@ def resolve_inputs(spec: Union[str, Path, Sequence[Union[str, Path]], Any]) -> l
 def _expand(item: str) -> list[Source]:
     path = Path(item)
     if path.is_dir():
-        if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
+        if is_saved_dataset(path):
             return [Source(item, "dataset", dataset=_load_saved_dataset(path))]
         files = sorted(str(p) for p in path.rglob("*") if p.is_file() and _kind_of(str(p)))
         if not files:
@@ -105,6 +105,12 @@ def _expand(item: str) -> list[Source]:
             raise FileNotFoundError(f"{item}: pattern matches no files")
         return [_source_for_file(f) for f in files]
     raise FileNotFoundError(f"{item}: no such file or directory")
+
+
+def is_saved_dataset(path: Union[str, Path]) -> bool:
+    """Whether ``path`` is a directory written by ``Dataset.save_to_disk``."""
+    path = Path(path)
+    return path.is_dir() and ((path / "state.json").exists() or (path / "dataset_dict.json").exists())
 
 
 def _kind_of(name: str) -> Optional[tuple[str, Optional[str]]]:
