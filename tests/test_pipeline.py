@@ -270,14 +270,10 @@ def test_write_behind_skips_queued_writes_when_the_caller_fails():
         writes.submit(done.append, 9)
 
 
-@pytest.mark.parametrize("change", ["append", "truncate", "reorder"])
-def test_an_input_changed_between_passes_is_an_error(tmp_path, monkeypatch, change):
-    """Pass 2 copies records by their ordinal in pass 1: if the file changed
-    in between, the ordinals would pick the wrong lines. A reorder keeps the
-    count and the size; its modification time gives it away."""
+def _change_before_pass_two(monkeypatch, path, change):
+    """Write a corpus at ``path`` and change it once pass 1 is done."""
     from cotsieve.pipeline import _TwoPass
 
-    path = tmp_path / "in.jsonl"
     write_corpus(path, corpus_lines())
     decide = _TwoPass.decide_and_copy
 
@@ -286,13 +282,41 @@ def test_an_input_changed_between_passes_is_an_error(tmp_path, monkeypatch, chan
         stat = path.stat()
         changed = {"append": data + b'{"text": "late"}\n', "truncate": data[: len(data) // 2],
                    "reorder": b"".join(reversed(data.splitlines(keepends=True)))}[change]
-        assert len(changed) != len(data) or changed != data
+        assert changed != data
         path.write_bytes(changed)
         # A rewrite within one clock tick can keep the old time; a real one is later.
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
         return decide(self, staging)
 
     monkeypatch.setattr(_TwoPass, "decide_and_copy", changing_input)
-    with pytest.raises(BadInputError, match="changed between the two passes"):
+
+
+@pytest.mark.parametrize("change", ["append", "truncate", "reorder"])
+def test_an_input_changed_between_passes_is_an_error(tmp_path, monkeypatch, change):
+    """Pass 2 copies records by their ordinal in pass 1: if the file changed
+    in between, the ordinals would pick the wrong lines. A reorder keeps the
+    count and the size; its modification time gives it away."""
+    path = tmp_path / "in.jsonl"
+    _change_before_pass_two(monkeypatch, path, change)
+    with pytest.raises(BadInputError, match="changed between the two passes") as raised:
         filter_corpus(str(path), tmp_path / "out", [DropShare("n_words", 0.1)], CurateOptions(block_bytes=500))
     assert os.listdir(tmp_path / "out") == []
+    assert f"{path} was modified" in str(raised.value)
+
+
+@pytest.mark.parametrize("change", ["append", "truncate"])
+def test_a_record_count_changed_during_pass_two_is_an_error(tmp_path, monkeypatch, change):
+    """The backstop behind the size and time check, for a file that changes
+    while pass 2 reads it: pass 2 frames a different number of records."""
+    from cotsieve.pipeline import _TwoPass
+
+    path = tmp_path / "in.jsonl"
+    _change_before_pass_two(monkeypatch, path, change)
+    monkeypatch.setattr(_TwoPass, "check_files_unchanged", lambda self: None)
+    with pytest.raises(BadInputError, match="changed between the two passes") as raised:
+        filter_corpus(str(path), tmp_path / "out", [DropShare("n_words", 0.1)], CurateOptions(block_bytes=500))
+    assert os.listdir(tmp_path / "out") == []
+    if change == "append":  # it names the first record that pass 1 did not read
+        assert f"pass 2 read {path}:41 where pass 1 read 40 records" in str(raised.value)
+    else:
+        assert "pass 2 read the end, after" in str(raised.value)

@@ -153,9 +153,11 @@ class WriteBehind:
 class JsonlKeptWriter:
     """Copies kept JSONL records byte for byte (original line bytes).
 
-    With ``compression`` (``"gzip"`` or ``"zstd"``) each chunk becomes one
-    gzip member or zstd frame; concatenated members and frames form one valid
-    stream, which every decompressor reads as the concatenated text.
+    With ``compression`` (``"gzip"`` or ``"zstd"``) the kept bytes are cut
+    into pieces of 4 MiB (regardless of line ends), compressed in parallel,
+    each piece one gzip member or zstd frame; concatenated members and frames
+    form one valid stream, which every decompressor reads as the
+    concatenated text.
     """
 
     def __init__(self, path: Union[str, Path], compression: Optional[str] = None, level: Optional[int] = None,

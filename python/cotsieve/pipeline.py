@@ -472,8 +472,8 @@ class _TwoPass(_OnePass):
         start = 0
         for chunk in self.chunks(parse=False):
             stop = start + len(chunk)
-            if stop > len(keep):
-                raise _changed_between_passes(chunk.locate(len(chunk) - 1), len(keep))
+            if stop > len(keep):  # name the first record pass 1 did not have
+                raise _changed_between_passes(chunk.locate(len(keep) - start), len(keep))
             if self.outputs.kept is not None:
                 with _Clock(self.summary.seconds, "write"):
                     self.outputs.kept.write(chunk, keep[start:stop])
