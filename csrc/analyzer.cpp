@@ -98,7 +98,8 @@ inline uint64_t fold_multiply(uint64_t a, uint64_t b) {
 // one factor when the other is zero, which text can arrange (a word equal to
 // the running state), and it is the same with its factors swapped. Here a zero
 // factor leaves the other one in, and the rotate and the add make the two
-// sides unequal partners: no XOR pattern swaps them.
+// sides unequal partners. This keeps collisions out of natural text; the keys
+// are public, so text built for it can still collide (docs/metrics.md).
 inline uint64_t mix(uint64_t a, uint64_t b) {
   const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
   const uint64_t high = b ^ static_cast<uint64_t>(product >> 64);
