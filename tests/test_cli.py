@@ -113,3 +113,16 @@ print("rows:", len(pq.read_table({str(out / "metrics.parquet")!r}).to_pandas()))
     for name in ("kept.jsonl.gz", "rejected.jsonl"):
         assert (out / name).read_bytes() == (again / name).read_bytes()
     assert pq.read_table(out / "metrics.parquet").equals(pq.read_table(again / "metrics.parquet"))
+
+
+def test_a_saved_dataset_anywhere_in_the_inputs_keeps_pyarrow_s_pandas_support(tmp_path, corpus):
+    from cotsieve.cli import build_parser, reads_saved_dataset
+
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "state.json").write_text("{}")
+    parse = build_parser().parse_args
+    assert not reads_saved_dataset(parse(["filter", str(corpus), "--out", "o", "--where", "n_steps >= 1"]))
+    assert reads_saved_dataset(parse(["analyze", str(corpus), str(saved), "--out", "o"]))
+    assert reads_saved_dataset(parse(["report", "o", "--out", "r", "--corpus", str(saved)]))
+    assert not reads_saved_dataset(parse(["demo"]))

@@ -318,6 +318,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {"scan": cmd_scan, "analyze": cmd_analyze, "filter": cmd_filter, "report": cmd_report, "demo": cmd_demo}
 
 
+def reads_saved_dataset(args: argparse.Namespace) -> bool:
+    """Whether a command's inputs (``input``, or ``report --corpus``) hold a
+    saved Hugging Face dataset, whose library hands pandas objects to pyarrow."""
+    inputs = [*(getattr(args, "input", None) or []), *(getattr(args, "corpus", None) or [])]
+    return any(is_saved_dataset(item) for item in inputs)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI; returns the exit code (see the module docstring).
 
@@ -333,7 +340,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         return profile_cli.main(argv[1:])
     args = build_parser().parse_args(argv)
-    if not any(is_saved_dataset(item) for item in getattr(args, "input", [])):
+    if not reads_saved_dataset(args):
         skip_pandas_probe()  # see cotsieve._pandas_probe
     try:
         return COMMANDS[args.command](args)
