@@ -10,9 +10,7 @@ namespace cotsieve {
 namespace {
 
 struct Avx2Classifier {
-  // One shuffle finds whitespace and . ! ?; see layout_avx512.cpp.
-  __m256i notable_table = _mm256_broadcastsi128_si256(
-      _mm_setr_epi8(' ', '!', -1, -1, -1, -1, -1, -1, -1, '\t', '\n', -1, -1, '\r', '.', '?'));
+  __m256i notable_table = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kNotableByNibble)));
 
   static __m256i eq(__m256i v, char c) { return _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c)); }
   static uint64_t bits(__m256i bytes) { return static_cast<uint32_t>(_mm256_movemask_epi8(bytes)); }

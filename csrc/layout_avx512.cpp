@@ -9,13 +9,7 @@ namespace cotsieve {
 namespace {
 
 struct Avx512Classifier {
-  // Whitespace and . ! ? have distinct low nibbles, so one byte shuffle finds
-  // all seven: the table holds, at each nibble, the one byte of the set with
-  // that nibble (0xFF where none; bytes >= 0x80 shuffle to 0 and never match).
-  // The set's whitespace is exactly its bytes below '!'. (A member, not a
-  // global: a global would be built when the library loads, on any CPU.)
-  __m512i notable_table =
-      _mm512_broadcast_i32x4(_mm_setr_epi8(' ', '!', -1, -1, -1, -1, -1, -1, -1, '\t', '\n', -1, -1, '\r', '.', '?'));
+  __m512i notable_table = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(kNotableByNibble)));
 
   static __mmask64 eq(__m512i v, char c) { return _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c)); }
   __mmask64 notable(__m512i v) const { return _mm512_cmpeq_epi8_mask(_mm512_shuffle_epi8(notable_table, v), v); }

@@ -31,6 +31,15 @@ constexpr uint64_t kLookahead = 3;
 constexpr uint64_t kBatchBlocks = 64;
 constexpr size_t kBatchSlots = kBlockBytes * kBatchBlocks;
 
+// Whitespace and . ! ? have distinct low nibbles, so one byte shuffle finds
+// all seven: at each nibble, the one byte of the set with that nibble (0xFF
+// where none; the shuffle turns bytes >= 0x80 into 0, which never match).
+// The set's whitespace is exactly its bytes below '!'. Loaded by each
+// classifier when it is built, not held in a vector global, which would be
+// built when the library loads, on any CPU.
+alignas(16) constexpr uint8_t kNotableByNibble[16] = {' ',  '!',  0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                                      0xFF, '\t', '\n', 0xFF, 0xFF, '\r', '.', '?'};
+
 struct LayoutCursors {
   uint64_t *lfs, *ends, *hints;  // where each list's next offset goes
   uint64_t words;                // words started so far

@@ -11,8 +11,8 @@ checks for pandas objects inside ``pa.array`` stay off.
 Only the command line calls this, and not for a saved Hugging Face dataset,
 whose library hands pyarrow pandas objects.
 
-Example:
-    >>> isinstance(skip_pandas_probe(), bool)
+Example (the finder turns away pandas and nothing else):
+    >>> _NoPandas().find_spec("numpy") is None
     True
 """
 

@@ -125,17 +125,13 @@ class WriteBehind:
         self._jobs.put(None)
         self._thread.join()  # no write may still run when the caller discards the outputs
         if exc_type is None:
-            self._raise()
+            self.check()
 
     def submit(self, job: Callable[..., None], *args: Any) -> None:
         if self._closed:
             raise RuntimeError("submit after the write-behind thread was closed")
-        self._raise()
+        self.check()
         self._jobs.put((job, args))
-
-    def check(self) -> None:
-        """Raise the first failed write now, for a caller that submits rarely."""
-        self._raise()
 
     def _work(self) -> None:
         while (item := self._jobs.get()) is not None:
@@ -145,7 +141,8 @@ class WriteBehind:
                 except BaseException as err:  # handed to the caller
                     self._error = err
 
-    def _raise(self) -> None:
+    def check(self) -> None:
+        """Raise the first failed write now (``submit`` does too), for a caller that submits rarely."""
         if self._error is not None:
             raise self._error
 

@@ -490,9 +490,8 @@ class _TwoPass(_OnePass):
         now = _file_states(self.sources)
         for name, state in self.file_states.items():
             if now.get(name) != state:
-                raise BadInputError(f"the input changed between the two passes: {name} was modified "
-                                    f"(size and modification time {state} before, {now.get(name)} now); "
-                                    "nothing was written")
+                raise _input_changed(f"{name} was modified (size and modification time {state} before, "
+                                     f"{now.get(name)} now)")
 
 
 def _file_states(sources: Sequence[Source]) -> dict[str, Optional[tuple[int, int]]]:
@@ -511,5 +510,8 @@ def _file_states(sources: Sequence[Source]) -> dict[str, Optional[tuple[int, int
 def _changed_between_passes(where: str, first_count: int) -> BadInputError:
     """Pass 2 framed a different number of records than pass 1 counted: the
     keep mask would pick the wrong lines, so the run stops."""
-    return BadInputError(f"the input changed between the two passes: pass 2 read {where} where pass 1 "
-                         f"read {first_count} records; nothing was written")
+    return _input_changed(f"pass 2 read {where} where pass 1 read {first_count} records")
+
+
+def _input_changed(detail: str) -> BadInputError:
+    return BadInputError(f"the input changed between the two passes: {detail}; nothing was written")
