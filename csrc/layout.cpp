@@ -65,7 +65,7 @@ void scalar_layout(const uint8_t* t, uint64_t n, uint64_t from, bool prev_space,
 using BatchFn = uint64_t (*)(const uint8_t*, uint64_t, uint64_t, LayoutCursors&);
 
 BatchFn vector_batch() {
-#ifdef COTSIEVE_X86_LAYOUT
+#ifdef COTSIEVE_X86_KERNELS
   switch (simd_level()) {
     case SimdLevel::kAvx512: return layout_batch_avx512;
     case SimdLevel::kAvx2: return layout_batch_avx2;

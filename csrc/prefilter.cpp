@@ -32,11 +32,19 @@ std::string folded_prefix(const PatternSpec& p, size_t n) {
 
 }  // namespace
 
-bool Prefilter::available() {
+bool Prefilter::has_vbmi() {
 #ifdef COTSIEVE_HAVE_VBMI_KERNEL
   return simd_level() == SimdLevel::kAvx512 && __builtin_cpu_supports("avx512vbmi");
 #else
   return false;
+#endif
+}
+
+bool Prefilter::available() {
+#ifdef COTSIEVE_X86_KERNELS
+  return has_vbmi() || simd_level() != SimdLevel::kNone;
+#else
+  return has_vbmi();
 #endif
 }
 
@@ -86,6 +94,39 @@ Prefilter::Prefilter(const std::vector<PatternSpec>& patterns) {
       return lx != ly ? lx > ly : x < y;
     });
   }
+  build_nibble_tables();
+}
+
+void Prefilter::build_nibble_tables() {
+  std::memset(&nibbles_, 0, sizeof(nibbles_));
+  for (int h = 0; h < 2; ++h) {
+    nibbles_.needs_word_start[h] = needs_word_start_[h];
+    for (int j = 0; j < kPositions; ++j) {
+      for (int index = 0; index < 128; ++index) {
+        const uint8_t buckets = table_[h][j][index];
+        for (int lane = 0; lane < 32; lane += 16) {
+          nibbles_.low[h][j][lane + (index & 15)] |= buckets;
+          nibbles_.high[h][j][lane + (index >> 4)] |= buckets;
+        }
+      }
+    }
+  }
+}
+
+void Prefilter::window_masks(const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks,
+                             uint8_t* low, uint8_t* high) const {
+#ifdef COTSIEVE_HAVE_VBMI_KERNEL
+  static const bool vbmi = has_vbmi();
+  if (vbmi) return window_masks_vbmi(text, n, pos, count, masks, low, high);
+#endif
+#ifdef COTSIEVE_X86_KERNELS
+  prefilter_windows_avx2(nibbles_, text, n, pos, count, masks, low, high);
+#else
+  // Not reached: available() is false. Accept every position and bucket, to stay exact.
+  std::memset(low, 0xff, count * kWindow);
+  std::memset(high, 0xff, count * kWindow);
+  for (size_t w = 0; w < count; ++w, pos += kWindow) masks[w] = inside_text(~uint64_t(0), n, pos);
+#endif
 }
 
 #ifdef COTSIEVE_HAVE_VBMI_KERNEL
@@ -106,7 +147,7 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) inline __mmask64 word_byt
 
 }  // namespace
 
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Prefilter::window_masks(
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Prefilter::window_masks_vbmi(
     const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks, uint8_t* low,
     uint8_t* high) const {
   // Tables and masks are loaded once for the whole run of windows.
@@ -118,19 +159,9 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Prefilter::window_ma
     }
     keep[h] = _mm512_set1_epi8(static_cast<char>(~needs_word_start_[h]));
   }
-  // A window reads one byte before it and kPositions - 1 bytes past it.
-  constexpr uint64_t kSpan = kWindow + kPositions;
-  alignas(64) uint8_t padded[kSpan + 64];
+  alignas(64) uint8_t padded[kPrefilterSpan + 64];
   for (size_t w = 0; w < count; ++w, pos += kWindow) {
-    const uint8_t* src;
-    if (pos >= 1 && pos + kSpan - 1 <= n) {
-      src = text + pos - 1;
-    } else {
-      std::memset(padded, 0, sizeof(padded));
-      padded[0] = pos >= 1 ? text[pos - 1] : ' ';
-      std::memcpy(padded + 1, text + pos, std::min<uint64_t>(n - pos, kSpan - 1));
-      src = padded;
-    }
+    const uint8_t* src = window_source(text, n, pos, padded);
     __m512i acc0 = _mm512_set1_epi8(-1), acc1 = acc0;
     for (int j = 0; j < kPositions; ++j) {
       // Same indexing as index_of(): fold, then clamp bytes >= 0x80 to 0x7f.
@@ -144,21 +175,8 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void Prefilter::window_ma
     _mm512_storeu_si512(low + w * kWindow, acc0);
     _mm512_storeu_si512(high + w * kWindow, acc1);
     __m512i any = _mm512_or_si512(acc0, acc1);
-    uint64_t mask = _mm512_test_epi8_mask(any, any);
-    if (n - pos < kWindow) mask &= (uint64_t(1) << (n - pos)) - 1;
-    masks[w] = mask;
+    masks[w] = inside_text(_mm512_test_epi8_mask(any, any), n, pos);
   }
-}
-
-#else
-
-void Prefilter::window_masks(const uint8_t*, uint64_t n, uint64_t pos, size_t count, uint64_t* masks, uint8_t* low,
-                             uint8_t* high) const {
-  // Not reached: available() is false. Accept every position and bucket, to stay exact.
-  std::memset(low, 0xff, count * kWindow);
-  std::memset(high, 0xff, count * kWindow);
-  for (size_t w = 0; w < count; ++w, pos += kWindow)
-    masks[w] = n - pos >= kWindow ? ~uint64_t(0) : (uint64_t(1) << (n - pos)) - 1;
 }
 
 #endif

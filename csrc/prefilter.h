@@ -8,8 +8,10 @@
 // byte is a word byte. On English reasoning text this leaves roughly one
 // position in tens of bytes for the exact check, which walks the trie.
 //
-// The lookups use AVX-512 VBMI (vpermi2b); `available()` says whether this CPU
-// has it. The filter never misses a start: every byte >= 0x80 is looked up
+// The lookups use AVX-512 VBMI (vpermi2b) where the CPU has it, and else
+// AVX2, with each table split into two nibble tables (prefilter_windows.h),
+// which pass a few more positions; `available()` says whether this CPU has
+// either. The filter never misses a start: every byte >= 0x80 is looked up
 // under one shared index, and past a short pattern's end a position accepts
 // any byte, or any non-word byte right after a pattern that needs a word
 // boundary there.
@@ -19,12 +21,13 @@
 #include <vector>
 
 #include "automaton.h"
+#include "prefilter_windows.h"
 
 namespace cotsieve {
 
 class Prefilter {
  public:
-  static constexpr int kWindow = 64;
+  static constexpr int kWindow = kPrefilterWindow;
   static bool available();
 
   explicit Prefilter(const std::vector<PatternSpec>& patterns);
@@ -40,10 +43,16 @@ class Prefilter {
   const std::vector<int32_t>& bucket(int b) const { return buckets_[b]; }
 
  private:
-  static constexpr int kPositions = 4;
+  static constexpr int kPositions = kPrefilterPositions;
   alignas(64) uint8_t table_[2][kPositions][128];  // [bucket half][byte position][byte & 0x7f]
   uint8_t needs_word_start_[2] = {0, 0};          // bucket bits, per half
+  NibbleTables nibbles_;                          // the same tables, for the AVX2 kernel
   std::vector<int32_t> buckets_[16];
+
+  void build_nibble_tables();
+  void window_masks_vbmi(const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks,
+                         uint8_t* low, uint8_t* high) const;
+  static bool has_vbmi();
 };
 
 }  // namespace cotsieve

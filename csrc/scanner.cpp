@@ -227,7 +227,7 @@ std::vector<PatternSpec> checked(std::vector<PatternSpec> patterns) {
 Scanner::Scanner(std::vector<PatternSpec> patterns, Engine engine)
     : patterns_(checked(std::move(patterns))), automaton_(patterns_) {
   if (engine == Engine::kPrefilter && !Prefilter::available())
-    throw std::invalid_argument("the prefilter engine needs a CPU with AVX-512 VBMI");
+    throw std::invalid_argument("the prefilter engine needs a CPU with AVX2 or AVX-512 VBMI, and COTSIEVE_SIMD not capping it to none");
   bool use = engine == Engine::kPrefilter ||
              (engine == Engine::kAuto && Prefilter::available() && !patterns_.empty() &&
               patterns_.size() <= kPrefilterMaxPatterns);

@@ -36,7 +36,8 @@ struct RunCache;
 //  - kDfa walks every byte through the automaton, several texts in lockstep.
 //    It runs anywhere and its speed does not depend on the pattern set.
 //  - kPrefilter finds candidate starts with SIMD and checks only those by a
-//    trie walk. Much faster on marker-sized sets; needs AVX-512 VBMI.
+//    trie walk. Much faster on marker-sized sets; needs AVX2 (or AVX-512
+//    VBMI, its faster kernel).
 //  - kAuto takes kPrefilter when the CPU has it and the set is small enough
 //    for the filter to stay selective.
 enum class Engine : int { kAuto = 0, kDfa = 1, kPrefilter = 2 };

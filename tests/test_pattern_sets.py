@@ -116,7 +116,7 @@ def test_engines_agree_and_report_themselves():
         PatternSet(texts, engine="fast")
 
 
-@pytest.mark.skipif(not cotsieve._core.prefilter_available(), reason="CPU lacks AVX-512 VBMI")
+@pytest.mark.skipif(not cotsieve._core.prefilter_available(), reason="CPU lacks AVX2 and AVX-512 VBMI")
 def test_auto_prefers_the_prefilter_for_small_sets_and_the_dfa_for_large_ones():
     assert PatternSet([("wait", "backtrack")]).engine == "prefilter"
     big = PatternSet([(f"word{i}", "branch") for i in range(40)])

@@ -1,8 +1,9 @@
 """Every instruction-set path of the byte-classifying pass gives the same
-steps, words and answers. The suite runs on the CPU's best path; here the
-tests that pin that pass down (the reference comparisons, the examples, the
-block-edge pieces and the fuzz regressions) run again in a child process for
-each lower path, with COTSIEVE_SIMD capping it."""
+steps, words and answers, and every prefilter kernel the same matches. The
+suite runs on the CPU's best path; here the tests that pin those paths down
+(the reference comparisons, the examples, the block-edge pieces and the fuzz
+regressions) run again in a child process for each lower path, with
+COTSIEVE_SIMD capping it."""
 
 import os
 import subprocess
@@ -16,6 +17,9 @@ import cotsieve
 TESTS = Path(__file__).resolve().parent
 LEVELS = ["avx512", "avx2", "none"]
 PINNING_TESTS = ["test_analysis_reference.py", "test_analysis_examples.py", "test_fuzz_regressions.py"]
+# Under the AVX2 cap the prefilter runs its AVX2 kernel, which these compare
+# with the DFA and the pure-Python reference (the prefilter needs a vector path).
+PREFILTER_TESTS = ["test_scanner_engines.py", "test_scanner_reference.py"]
 
 
 def level_under(cap: str) -> subprocess.CompletedProcess:
@@ -40,9 +44,37 @@ def test_an_unknown_cap_fails_the_import_with_the_allowed_values():
 def test_lower_paths_pass_the_tests_that_pin_the_pass_down(cap):
     if LEVELS.index(cotsieve.simd_level()) > LEVELS.index(cap):
         pytest.skip(f"this CPU lacks {cap}")
+    tests = PINNING_TESTS + (PREFILTER_TESTS if cap == "avx2" and cotsieve.simd_level() == "avx512" else [])
     env = {**os.environ, "COTSIEVE_SIMD": cap}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-                             *[str(TESTS / name) for name in PINNING_TESTS]],
+                             *[str(TESTS / name) for name in tests]],
                             env=env, capture_output=True, text=True, cwd=TESTS.parent)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+ENGINE_UNDER_CAP = """
+import cotsieve
+small = cotsieve.PatternSet([("wait", "backtrack")])
+try:
+    cotsieve.PatternSet([("wait", "backtrack")], engine="prefilter")
+    forced = "built"
+except ValueError as err:
+    forced = str(err)
+print(small.engine, "|", forced)
+"""
+
+
+@pytest.mark.parametrize("cap", ["avx2", "none"])
+def test_the_prefilter_needs_a_vector_path_and_says_so(cap):
+    if LEVELS.index(cotsieve.simd_level()) > LEVELS.index(cap):
+        pytest.skip(f"this CPU lacks {cap}")
+    result = subprocess.run([sys.executable, "-c", ENGINE_UNDER_CAP], env={**os.environ, "COTSIEVE_SIMD": cap},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    engine, forced = (part.strip() for part in result.stdout.split("|"))
+    if cap == "avx2":
+        assert (engine, forced) == ("prefilter", "built")
+    else:
+        assert engine == "dfa"
+        assert "needs a CPU with AVX2 or AVX-512 VBMI" in forced and "COTSIEVE_SIMD" in forced

@@ -47,7 +47,8 @@ def simd_level() -> str:
     ``"avx512"``, ``"avx2"`` or ``"none"`` (the portable path). It is the
     best the CPU has, capped by the ``COTSIEVE_SIMD`` environment variable
     when the library loads; every level gives identical results. The
-    ``prefilter`` scan engine also needs ``"avx512"`` (and VBMI).
+    ``prefilter`` scan engine needs ``"avx2"`` or ``"avx512"``, and runs its
+    AVX-512 kernel where the CPU also has VBMI.
 
     Example:
         >>> import cotsieve

@@ -124,8 +124,9 @@ class PatternSet:
         name: a label shown in ``repr`` and reports.
         engine: ``"auto"`` (default), ``"dfa"`` or ``"prefilter"``. Both
             engines give identical results; ``auto`` takes the SIMD prefilter
-            when the CPU has AVX-512 VBMI and the set has at most 32 patterns,
-            and the byte-at-a-time DFA otherwise.
+            when the CPU has AVX2 or AVX-512 VBMI (``simd_level()`` not
+            ``"none"``) and the set has at most 32 patterns, and the
+            byte-at-a-time DFA otherwise.
 
     Example:
         >>> ps = PatternSet([Pattern("wait", "backtrack"), Pattern("but wait", "backtrack")])
