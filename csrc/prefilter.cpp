@@ -120,13 +120,15 @@ void Prefilter::window_masks(const uint8_t* text, uint64_t n, uint64_t pos, size
   if (vbmi) return window_masks_vbmi(text, n, pos, count, masks, low, high);
 #endif
 #ifdef COTSIEVE_X86_KERNELS
-  prefilter_windows_avx2(nibbles_, text, n, pos, count, masks, low, high);
-#else
-  // Not reached: available() is false. Accept every position and bucket, to stay exact.
+  static const bool avx2 = simd_level() != SimdLevel::kNone;
+  if (avx2) return prefilter_windows_avx2(nibbles_, text, n, pos, count, masks, low, high);
+#endif
+  // Reached only without a vector path, where available() is false and no
+  // scanner builds a prefilter: accept every position and bucket, to stay exact.
+  (void)text;
   std::memset(low, 0xff, count * kWindow);
   std::memset(high, 0xff, count * kWindow);
   for (size_t w = 0; w < count; ++w, pos += kWindow) masks[w] = inside_text(~uint64_t(0), n, pos);
-#endif
 }
 
 #ifdef COTSIEVE_HAVE_VBMI_KERNEL

@@ -63,3 +63,29 @@ def test_dfa_lane_counts_agree(texts):
     for lanes in (2, 4, 8):
         for threads in (1, 3):
             assert (ps._scanner.count(batch, threads, lanes) == baseline).all()
+
+
+# More than 16 patterns, so the prefilter fills all 16 buckets, the second
+# half (buckets 8-15) included: non-ASCII first bytes, short words whose next
+# byte must not be a word byte, anchors, and case-sensitive patterns.
+MANY_WORDS = [b"wait", b"hmm", b"alternatively", b"check", b"verify", b"maybe", b"perhaps", b"actually",
+              b"instead", b"however", b"recheck", b"mistake", b"oops", b"wrong", b"again", b"retry",
+              b"suppose", b"so", b"no", "ещё".encode(), "等等".encode(), b"Wait", b"let me", b"or"]
+MANY_PATTERNS = [
+    RefPattern(word, ["backtrack", "branch", "hesitate", "verify"][i % 4],
+               "sensitive" if word[:1].isupper() else "insensitive",
+               "word" if i % 3 else "none", ["any", "any", "sentence_start", "line_start"][i % 4])
+    for i, word in enumerate(MANY_WORDS)
+]
+MANY_FRAGMENTS = [*MANY_WORDS, b"WAIT", b"Hmmm", b"sorry", b"order", b"note", b"checked", "ещё раз".encode(),
+                  b". ", b"\n", b"- ", b"  ", b"\xff", b"_", b"42"]
+
+
+def test_many_patterns_fill_every_bucket_and_equal_reference():
+    rng = random.Random(7)
+    texts = [b"".join(rng.choice(MANY_FRAGMENTS) + rng.choice([b" ", b"", b"\n"]) for _ in range(rng.randint(0, 900)))
+             for _ in range(30)]
+    expected = [ref_matches(t, MANY_PATTERNS) for t in texts]
+    for engine in engines():
+        table = build_set(MANY_PATTERNS, engine=engine).matches(texts)
+        assert engine_spans(table, len(texts)) == [[tuple(m) for m in e] for e in expected], engine
