@@ -30,23 +30,26 @@ std::string folded_prefix(const PatternSpec& p, size_t n) {
   return s;
 }
 
+enum class Kernel { kVbmi, kAvx2, kNone };
+
+// The fastest kernel that this CPU and the COTSIEVE_SIMD cap allow, decided
+// once: available() and window_masks() both ask this.
+Kernel chosen_kernel() {
+  static const Kernel kernel = [] {
+#ifdef COTSIEVE_HAVE_VBMI_KERNEL
+    if (simd_level() == SimdLevel::kAvx512 && __builtin_cpu_supports("avx512vbmi")) return Kernel::kVbmi;
+#endif
+#ifdef COTSIEVE_X86_KERNELS
+    if (simd_level() != SimdLevel::kNone) return Kernel::kAvx2;
+#endif
+    return Kernel::kNone;
+  }();
+  return kernel;
+}
+
 }  // namespace
 
-bool Prefilter::has_vbmi() {
-#ifdef COTSIEVE_HAVE_VBMI_KERNEL
-  return simd_level() == SimdLevel::kAvx512 && __builtin_cpu_supports("avx512vbmi");
-#else
-  return false;
-#endif
-}
-
-bool Prefilter::available() {
-#ifdef COTSIEVE_X86_KERNELS
-  return has_vbmi() || simd_level() != SimdLevel::kNone;
-#else
-  return has_vbmi();
-#endif
-}
+bool Prefilter::available() { return chosen_kernel() != Kernel::kNone; }
 
 Prefilter::Prefilter(const std::vector<PatternSpec>& patterns) {
   std::memset(table_, 0, sizeof(table_));
@@ -100,7 +103,6 @@ Prefilter::Prefilter(const std::vector<PatternSpec>& patterns) {
 void Prefilter::build_nibble_tables() {
   std::memset(&nibbles_, 0, sizeof(nibbles_));
   for (int h = 0; h < 2; ++h) {
-    nibbles_.needs_word_start[h] = needs_word_start_[h];
     for (int j = 0; j < kPositions; ++j) {
       for (int index = 0; index < 128; ++index) {
         const uint8_t buckets = table_[h][j][index];
@@ -115,14 +117,16 @@ void Prefilter::build_nibble_tables() {
 
 void Prefilter::window_masks(const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks,
                              uint8_t* low, uint8_t* high) const {
+  switch (chosen_kernel()) {
 #ifdef COTSIEVE_HAVE_VBMI_KERNEL
-  static const bool vbmi = has_vbmi();
-  if (vbmi) return window_masks_vbmi(text, n, pos, count, masks, low, high);
+    case Kernel::kVbmi: return window_masks_vbmi(text, n, pos, count, masks, low, high);
 #endif
 #ifdef COTSIEVE_X86_KERNELS
-  static const bool avx2 = simd_level() != SimdLevel::kNone;
-  if (avx2) return prefilter_windows_avx2(nibbles_, text, n, pos, count, masks, low, high);
+    case Kernel::kAvx2:
+      return prefilter_windows_avx2(nibbles_, needs_word_start_, text, n, pos, count, masks, low, high);
 #endif
+    default: break;
+  }
   // Reached only without a vector path, where available() is false and no
   // scanner builds a prefilter: accept every position and bucket, to stay exact.
   (void)text;

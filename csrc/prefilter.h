@@ -52,7 +52,6 @@ class Prefilter {
   void build_nibble_tables();
   void window_masks_vbmi(const uint8_t* text, uint64_t n, uint64_t pos, size_t count, uint64_t* masks,
                          uint8_t* low, uint8_t* high) const;
-  static bool has_vbmi();
 };
 
 }  // namespace cotsieve

@@ -30,13 +30,13 @@ __m256i word_bytes(__m256i v) {
 struct Tables {
   __m256i low[2][kPrefilterPositions], high[2][kPrefilterPositions], keep[2];
 
-  explicit Tables(const NibbleTables& t) {
+  Tables(const NibbleTables& t, const uint8_t needs_word_start[2]) {
     for (int h = 0; h < 2; ++h) {
       for (int j = 0; j < kPrefilterPositions; ++j) {
         low[h][j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(t.low[h][j]));
         high[h][j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(t.high[h][j]));
       }
-      keep[h] = _mm256_set1_epi8(static_cast<char>(~t.needs_word_start[h]));
+      keep[h] = _mm256_set1_epi8(static_cast<char>(~needs_word_start[h]));
     }
   }
 
@@ -66,9 +66,9 @@ struct Tables {
 
 }  // namespace
 
-void prefilter_windows_avx2(const NibbleTables& tables, const uint8_t* text, uint64_t n, uint64_t pos,
-                            size_t count, uint64_t* masks, uint8_t* low, uint8_t* high) {
-  const Tables t(tables);  // loaded once for the whole run of windows
+void prefilter_windows_avx2(const NibbleTables& tables, const uint8_t needs_word_start[2], const uint8_t* text,
+                            uint64_t n, uint64_t pos, size_t count, uint64_t* masks, uint8_t* low, uint8_t* high) {
+  const Tables t(tables, needs_word_start);  // loaded once for the whole run of windows
   alignas(64) uint8_t padded[kPrefilterSpan + 64];
   for (size_t w = 0; w < count; ++w, pos += kPrefilterWindow) {
     const uint8_t* src = window_source(text, n, pos, padded);

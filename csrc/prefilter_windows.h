@@ -22,13 +22,13 @@ constexpr int kPrefilterPositions = 4;  // pattern bytes the filter looks at
 struct NibbleTables {
   alignas(32) uint8_t low[2][kPrefilterPositions][32];  // [bucket half][byte position][index & 15]
   alignas(32) uint8_t high[2][kPrefilterPositions][32];  // [bucket half][byte position][index >> 4]
-  uint8_t needs_word_start[2];                            // bucket bits, per half
 };
 
-// Window masks as Prefilter::window_masks documents them; call only where
-// simd_level() allows AVX2.
-void prefilter_windows_avx2(const NibbleTables& tables, const uint8_t* text, uint64_t n, uint64_t pos,
-                            size_t count, uint64_t* masks, uint8_t* low, uint8_t* high);
+// Window masks as Prefilter::window_masks documents them; `needs_word_start`
+// holds, per bucket half, the buckets cleared after a word byte. Call only
+// where simd_level() allows AVX2.
+void prefilter_windows_avx2(const NibbleTables& tables, const uint8_t needs_word_start[2], const uint8_t* text,
+                            uint64_t n, uint64_t pos, size_t count, uint64_t* masks, uint8_t* low, uint8_t* high);
 
 namespace {
 

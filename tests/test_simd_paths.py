@@ -27,6 +27,11 @@ def level_under(cap: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "COTSIEVE_SIMD": cap}, capture_output=True, text=True)
 
 
+def skip_unless_the_cpu_has(cap: str) -> None:
+    if LEVELS.index(cotsieve.simd_level()) > LEVELS.index(cap):
+        pytest.skip(f"this CPU lacks {cap}")
+
+
 def test_the_cap_lowers_the_level_and_never_raises_it():
     best = cotsieve.simd_level()
     for cap in LEVELS:
@@ -42,8 +47,7 @@ def test_an_unknown_cap_fails_the_import_with_the_allowed_values():
 
 @pytest.mark.parametrize("cap", ["avx2", "none"])
 def test_lower_paths_pass_the_tests_that_pin_the_pass_down(cap):
-    if LEVELS.index(cotsieve.simd_level()) > LEVELS.index(cap):
-        pytest.skip(f"this CPU lacks {cap}")
+    skip_unless_the_cpu_has(cap)
     tests = PINNING_TESTS + (PREFILTER_TESTS if cap == "avx2" and cotsieve.simd_level() == "avx512" else [])
     env = {**os.environ, "COTSIEVE_SIMD": cap}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
@@ -67,8 +71,7 @@ print(small.engine, "|", forced)
 
 @pytest.mark.parametrize("cap", ["avx2", "none"])
 def test_the_prefilter_needs_a_vector_path_and_says_so(cap):
-    if LEVELS.index(cotsieve.simd_level()) > LEVELS.index(cap):
-        pytest.skip(f"this CPU lacks {cap}")
+    skip_unless_the_cpu_has(cap)
     result = subprocess.run([sys.executable, "-c", ENGINE_UNDER_CAP], env={**os.environ, "COTSIEVE_SIMD": cap},
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
