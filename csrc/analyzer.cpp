@@ -72,6 +72,116 @@ class HashSet {
   size_t mask_ = 0;
 };
 
+// Where the boxes of one text close (docs/metrics.md: braces balance from
+// the content start, a backslash makes the next byte literal, and the close
+// must come within kMaxBoxBytes). One forward walk serves every box: a box
+// that opens while another is still open is met by the walk under way
+// instead of being walked again from its own start. A trace that loops on
+// "\boxed{. \boxed{. ..." would otherwise walk 4 KiB per box; on the real
+// traces such walks were most of the answer work.
+//
+// The walk is in step with each box's own walk from its content start: the
+// byte before a box's '{' is 'd' or 'x', never a backslash, so the walk
+// meets every box's '{' as a brace and is never mid-escape after it.
+class BoxCloser {
+ public:
+  void reset(const uint8_t* t, uint64_t n) {
+    t_ = t;
+    n_ = n;
+    pos_ = 0;
+    depth_ = 0;
+    boxes_.clear();
+    open_.clear();
+    oldest_ = 0;
+    asked_ = 0;
+  }
+
+  // The closing brace of the box whose content starts at `content`, or
+  // false if it does not close in time. Calls come in increasing order.
+  bool close_of(uint64_t content, uint64_t& close) {
+    while (oldest_ < open_.size() && pos_ < content) step();
+    if (!known(content)) {
+      // A walk with boxes open meets every later box (see above), so the
+      // walk has nothing open here: it resumes at this box.
+      if (oldest_ < open_.size()) throw std::logic_error("box walk passed a box it did not meet");
+      start_at(content);
+    }
+    // A box met and not yet closed is open, so each step moves on.
+    while (boxes_[asked_].close == kStillOpen) step();
+    close = boxes_[asked_].close;
+    return close != kNeverClosed;
+  }
+
+ private:
+  static constexpr uint64_t kStillOpen = ~uint64_t{0};
+  static constexpr uint64_t kNeverClosed = ~uint64_t{0} - 1;
+
+  struct Box {
+    uint64_t content, limit, close;
+    int64_t depth;  // the walk's depth inside the box's own braces
+  };
+
+  bool known(uint64_t content) {
+    while (asked_ < boxes_.size() && boxes_[asked_].content < content) ++asked_;
+    return asked_ < boxes_.size() && boxes_[asked_].content == content;
+  }
+
+  void start_at(uint64_t content) {
+    pos_ = content;
+    depth_ = 0;
+    open_.clear();
+    oldest_ = 0;
+    asked_ = boxes_.size();
+    push(content);
+  }
+
+  void push(uint64_t content) {
+    ++depth_;
+    open_.push_back(boxes_.size());
+    boxes_.push_back({content, std::min(n_, content + kMaxBoxBytes), kStillOpen, depth_});
+  }
+
+  bool box_brace(uint64_t at) const {
+    return (at >= 6 && std::memcmp(t_ + at - 6, "\\boxed", 6) == 0) ||
+           (at >= 5 && std::memcmp(t_ + at - 5, "\\fbox", 5) == 0);
+  }
+
+  // One byte (two for an escape) of the walk. Open boxes have ever higher
+  // depths and later limits, so only the newest can close and only the
+  // oldest can run out.
+  void step() {
+    while (oldest_ < open_.size() && pos_ >= boxes_[open_[oldest_]].limit) boxes_[open_[oldest_++]].close = kNeverClosed;
+    if (oldest_ == open_.size()) return;
+    const uint8_t c = t_[pos_];
+    if (c == '\\') {
+      pos_ += 2;
+    } else if (c == '{') {
+      if (box_brace(pos_)) {
+        push(pos_ + 1);
+      } else {
+        ++depth_;
+      }
+      ++pos_;
+    } else if (c == '}') {
+      Box& newest = boxes_[open_.back()];
+      if (--depth_ == newest.depth - 1) {
+        newest.close = pos_;
+        open_.pop_back();
+      }
+      ++pos_;
+    } else {
+      ++pos_;
+    }
+  }
+
+  const uint8_t* t_ = nullptr;
+  uint64_t n_ = 0, pos_ = 0;
+  int64_t depth_ = 0;
+  std::vector<Box> boxes_;   // every box met, in order of content start
+  std::vector<size_t> open_;  // boxes still open, oldest first from `oldest_`
+  size_t oldest_ = 0, asked_ = 0;
+};
+
 struct AnalyzeScratch {
   std::vector<double> transitions;
   Layout layout;
@@ -80,6 +190,7 @@ struct AnalyzeScratch {
   std::vector<Step> steps;
   std::vector<uint64_t> answer_hashes;
   std::vector<uint8_t> answer_bytes;  // a normalized answer value
+  BoxCloser boxes;
   HashSet seen_units;
 };
 
@@ -257,23 +368,6 @@ struct OpeningFinder {
   }
 };
 
-// Box content with balanced braces, or false if it does not close in time.
-bool box_value(const uint8_t* t, uint64_t n, uint64_t open, Span& value) {
-  int depth = 1;
-  uint64_t limit = std::min(n, open + kMaxBoxBytes);
-  for (uint64_t i = open; i < limit; ++i) {
-    if (t[i] == '\\') {
-      ++i;  // \{ and \} are literal braces
-    } else if (t[i] == '{') {
-      ++depth;
-    } else if (t[i] == '}' && --depth == 0) {
-      value = {open, i};
-      return true;
-    }
-  }
-  return false;
-}
-
 bool phrase_value(const uint8_t* t, uint64_t n, uint64_t after, Span& value) {
   uint64_t i = after;
   while (i < n && (kBytes.whitespace[t[i]] || t[i] == ':') && t[i] != '\n') ++i;
@@ -430,13 +524,16 @@ AnswerInfo Analyzer::answers_of(const TextRef& text, AnalyzeScratch& s) const {
   const uint64_t n = text.size;
   AnswerInfo info;
   s.answer_hashes.clear();
+  s.boxes.reset(t, n);
   uint64_t covered = 0;  // answers do not overlap: a phrase's value may hold another hint
   for (uint64_t at : s.layout.answer_hints) {
     if (at < covered) continue;
     Span value, whole;
     if (exact_equal(t, n, at, "\\boxed{") || exact_equal(t, n, at, "\\fbox{")) {
       const uint64_t open = at + (t[at + 1] == 'b' ? 7 : 6);
-      if (!box_value(t, n, open, value)) continue;
+      uint64_t close;
+      if (!s.boxes.close_of(open, close)) continue;
+      value = {open, close};
       whole = {at, value.end + 1};  // through the closing brace
     } else {
       Span phrase;

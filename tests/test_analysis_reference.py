@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from metrics_reference import (
     PROGRESS,
     WHITESPACE,
+    answer_columns,
     differing_columns,
     reference_matches,
     reference_metrics,
@@ -230,3 +231,22 @@ def test_pieces_at_every_offset_around_block_edges(piece):
         rows = cotsieve.analyze(batch, ps, mode).to_pylist()
         for text, got, expected in zip(batch, rows, expected_rows(batch, ps, mode)):
             assert not differing_columns(got, expected), (text, mode, differing_columns(got, expected))
+
+
+# Boxes that open inside open boxes, close late or never, and escapes, in
+# texts long enough for the 4096-byte limit: the engine walks the braces of
+# overlapping boxes once for all of them.
+BOX_PIECES = [
+    b"\\boxed{", b"\\fbox{", b"\\boxed{. ", b"\\\\boxed{", b"{", b"}", b"\\{", b"\\}", b"\\", b"5",
+    b"x" * 700, b"y" * 2000, b"z" * 4090, b" ",
+]
+box_trace = st.lists(st.sampled_from(BOX_PIECES), min_size=0, max_size=30).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(box_trace, min_size=1, max_size=3))
+def test_box_answers_in_long_texts_equal_reference(batch):
+    rows = cotsieve.analyze(batch, cotsieve.PatternSet([])).to_pylist()
+    for text, row in zip(batch, rows):
+        expected = answer_columns(text)
+        assert {name: row[name] for name in expected} == expected, text[:200]
