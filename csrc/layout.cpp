@@ -67,7 +67,10 @@ using BatchFn = uint64_t (*)(const uint8_t*, uint64_t, uint64_t, LayoutCursors&)
 BatchFn vector_batch() {
 #ifdef COTSIEVE_X86_KERNELS
   switch (simd_level()) {
-    case SimdLevel::kAvx512: return layout_batch_avx512;
+    // The AVX-512 kernel writes offsets with VBMI2's byte compress; AVX-512
+    // CPUs without it (Skylake and Cascade Lake servers) take the AVX2 one.
+    case SimdLevel::kAvx512:
+      return __builtin_cpu_supports("avx512vbmi2") ? layout_batch_avx512 : layout_batch_avx2;
     case SimdLevel::kAvx2: return layout_batch_avx2;
     case SimdLevel::kNone: break;
   }
@@ -80,9 +83,9 @@ uint64_t vector_layout(BatchFn batch, const uint8_t* t, uint64_t n, Layout& out,
   uint64_t i = 0;
   LayoutCursors to{nullptr, nullptr, nullptr, 0, prev_space ? 1u : 0u};
   while (i + kBlockBytes + kLookahead <= n) {
-    to.lfs = out.newlines.reserve_more(kBatchSlots);
-    to.ends = out.sentence_ends.reserve_more(kBatchSlots);
-    to.hints = out.answer_hints.reserve_more(kBatchSlots);
+    to.lfs = out.newlines.reserve_more(kBatchSlots + kSpareSlots);
+    to.ends = out.sentence_ends.reserve_more(kBatchSlots + kSpareSlots);
+    to.hints = out.answer_hints.reserve_more(kBatchSlots + kSpareSlots);
     i = batch(t, n, i, to);
     out.newlines.grow_to(to.lfs);
     out.sentence_ends.grow_to(to.ends);

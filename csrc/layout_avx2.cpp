@@ -33,6 +33,8 @@ struct Avx2Classifier {
     return {bits(space0), bits(eq(v0, '\n')), bits(end), bits(_mm256_or_si256(box, answ))};
   }
 
+  static uint64_t* put(uint64_t mask, uint64_t base, uint64_t* to) { return put_bits(mask, base, to); }
+
   BlockMasks operator()(const uint8_t* p) const {
     const BlockMasks lo = half(p), hi = half(p + 32);
     return {lo.space | hi.space << 32, lo.lf | hi.lf << 32, lo.end | hi.end << 32, lo.hint | hi.hint << 32};

@@ -30,6 +30,9 @@ constexpr uint64_t kLookahead = 3;
 // and a list keeps at most a batch's worth of spare slots.
 constexpr uint64_t kBatchBlocks = 64;
 constexpr size_t kBatchSlots = kBlockBytes * kBatchBlocks;
+// A path may store a few slots past its last offset (they are overwritten or
+// left beyond the list's size): room for them too.
+constexpr size_t kSpareSlots = 8;
 
 // Whitespace and . ! ? have distinct low nibbles, so one byte shuffle finds
 // all seven: at each nibble, the one byte of the set with that nibble (0xFF
@@ -71,9 +74,9 @@ uint64_t layout_batch(const uint8_t* t, uint64_t n, uint64_t i, LayoutCursors& t
     const BlockMasks m = classify(t + i);
     words += static_cast<uint64_t>(__builtin_popcountll(~m.space & ((m.space << 1) | after_space)));
     after_space = m.space >> 63;
-    lfs = put_bits(m.lf, i, lfs);
-    ends = put_bits(m.end, i + 1, ends);
-    hints = put_bits(m.hint, i, hints);
+    lfs = classify.put(m.lf, i, lfs);
+    ends = classify.put(m.end, i + 1, ends);
+    hints = classify.put(m.hint, i, hints);
   }
   to = {lfs, ends, hints, to.words + words, after_space};
   return i;

@@ -48,7 +48,9 @@ def simd_level() -> str:
     best the CPU has, capped by the ``COTSIEVE_SIMD`` environment variable
     when the library loads; every level gives identical results. The
     ``prefilter`` scan engine needs ``"avx2"`` or ``"avx512"``, and runs its
-    AVX-512 kernel where the CPU also has VBMI.
+    AVX-512 kernel where the CPU also has VBMI; the byte-classifying pass
+    runs its AVX-512 kernel where the CPU also has VBMI2, and the AVX2 one
+    otherwise.
 
     Example:
         >>> import cotsieve
