@@ -18,6 +18,35 @@ constexpr uint64_t kMaxPhraseAnswerBytes = 200;
 constexpr uint64_t kMaxBoxBytes = 4096;  // bounds the brace walk of an unclosed box
 constexpr double kMissing = std::numeric_limits<double>::quiet_NaN();
 
+namespace {
+
+// The high and low halves of a 64x64-bit product, folded: one multiply
+// mixes 128 input bits, and independent products do not wait on each other.
+inline uint64_t fold_multiply(uint64_t a, uint64_t b) {
+  const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+}
+
+// fold_multiply with both factors kept in the result. A bare product forgets
+// one factor when the other is zero, which text can arrange (a word equal to
+// the running state), and it is the same with its factors swapped. Here a zero
+// factor leaves the other one in, and the rotate and the add make the two
+// sides unequal partners. This keeps collisions out of natural text; the keys
+// are public, so text built for it can still collide (docs/metrics.md).
+inline uint64_t mix(uint64_t a, uint64_t b) {
+  const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
+  const uint64_t high = b ^ static_cast<uint64_t>(product >> 64);
+  return (a ^ static_cast<uint64_t>(product)) + ((high << 23) | (high >> 41));
+}
+
+inline uint64_t load8(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+}  // namespace
+
 struct Span {
   uint64_t start, end;
 };
@@ -45,31 +74,50 @@ struct Lines {
   Line* end() { return store.get() + count; }
 };
 
-// Open-addressing set of 64-bit unit hashes, reused from text to text.
-class HashSet {
+// The units of one text seen so far, for repetition: a unit is repeated when
+// an earlier unit has the same bytes. A key made of the unit's length and its
+// first and last eight bytes picks the slot, and only on a key match are the
+// bytes compared, so the answer is exact. (Hashing every byte of every unit
+// cost a loop whose length the branch predictor could not know, and a hash
+// left a chance of collisions.) Units are at least kRepeatableUnitBytes long,
+// so both eight-byte loads lie inside the unit. Reused from text to text;
+// only the keys are cleared, the spans are read only behind a written key.
+class UnitSet {
  public:
   void reset(size_t expected) {
-    size_t cap = 16;
-    while (cap < 2 * expected) cap <<= 1;
-    if (slots_.size() < cap) slots_.resize(cap);
-    std::fill(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(cap), 0);
-    mask_ = cap - 1;
+    size_t capacity = 16;
+    while (capacity < 2 * expected) capacity <<= 1;
+    if (capacity_ < capacity) {
+      keys_.reset(new uint64_t[capacity]);
+      starts_.reset(new uint64_t[capacity]);
+      lengths_.reset(new uint64_t[capacity]);
+      capacity_ = capacity;
+    }
+    std::fill(keys_.get(), keys_.get() + capacity, 0);
+    mask_ = capacity - 1;
   }
-  // True if `h` was new.
-  bool insert(uint64_t h) {
-    h |= 1;  // 0 marks an empty slot
-    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
-      if (slots_[i] == h) return false;
-      if (slots_[i] == 0) {
-        slots_[i] = h;
-        return true;
+
+  // True if an earlier unit has the bytes of t[start, start + length);
+  // otherwise remembers this unit and returns false.
+  bool seen_before(const uint8_t* t, uint64_t start, uint64_t length) {
+    const uint8_t* p = t + start;
+    const uint64_t key = mix(load8(p) ^ kUnitKeys[0] ^ length, load8(p + length - 8) ^ kUnitKeys[1]) | 1;  // 0: empty
+    for (size_t i = key & mask_;; i = (i + 1) & mask_) {
+      if (keys_[i] == 0) {
+        keys_[i] = key;
+        starts_[i] = start;
+        lengths_[i] = length;
+        return false;
       }
+      if (keys_[i] == key && lengths_[i] == length && std::memcmp(t + starts_[i], p, length) == 0) return true;
     }
   }
 
  private:
-  std::vector<uint64_t> slots_;
-  size_t mask_ = 0;
+  static constexpr uint64_t kUnitKeys[2] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
+
+  std::unique_ptr<uint64_t[]> keys_, starts_, lengths_;
+  size_t capacity_ = 0, mask_ = 0;
 };
 
 // Where the boxes of one text close (docs/metrics.md: braces balance from
@@ -191,37 +239,12 @@ struct AnalyzeScratch {
   std::vector<uint64_t> answer_hashes;
   std::vector<uint8_t> answer_bytes;  // a normalized answer value
   BoxCloser boxes;
-  HashSet seen_units;
+  UnitSet seen_units;
 };
 
 const std::vector<Step>& scratch_steps(const AnalyzeScratch& s) { return s.steps; }
 
 namespace {
-
-// The high and low halves of a 64x64-bit product, folded: one multiply
-// mixes 128 input bits, and independent products do not wait on each other.
-inline uint64_t fold_multiply(uint64_t a, uint64_t b) {
-  const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
-  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
-}
-
-// fold_multiply with both factors kept in the result. A bare product forgets
-// one factor when the other is zero, which text can arrange (a word equal to
-// the running state), and it is the same with its factors swapped. Here a zero
-// factor leaves the other one in, and the rotate and the add make the two
-// sides unequal partners. This keeps collisions out of natural text; the keys
-// are public, so text built for it can still collide (docs/metrics.md).
-inline uint64_t mix(uint64_t a, uint64_t b) {
-  const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
-  const uint64_t high = b ^ static_cast<uint64_t>(product >> 64);
-  return (a ^ static_cast<uint64_t>(product)) + ((high << 23) | (high >> 41));
-}
-
-inline uint64_t load8(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
 
 constexpr uint64_t kHashKeys[4] = {0xa0761d6478bd642full, 0xe7037ed1a0b428dbull, 0x8ebc6af09c88c6e3ull,
                                    0x589965cc75374cc3ull};
@@ -471,7 +494,7 @@ void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, 
   for_each_unit(t, s.lines, s.layout, [&](const Span& u) {
     const uint64_t len = u.end - u.start;
     s.unit_bytes += len;
-    if (len >= kRepeatableUnitBytes && !s.seen_units.insert(hash_bytes(t + u.start, len))) s.repeated_bytes += len;
+    if (len >= kRepeatableUnitBytes && s.seen_units.seen_before(t, u.start, len)) s.repeated_bytes += len;
     if (mode_ == StepMode::kSentence) s.steps.push_back({u.start, u.end, 0, 0});
   });
   switch (mode_) {

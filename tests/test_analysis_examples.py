@@ -201,7 +201,8 @@ def test_repetition_counts_repeated_units_of_sixteen_bytes_or_more():
 @pytest.mark.parametrize("length", [16, 17, 24, 31, 32, 33, 47, 48, 49, 63, 64, 65, 96, 97, 130])
 def test_units_that_differ_in_one_byte_never_count_as_repeats(length):
     """Each unit is one line, so units are compared whole: a byte changed at
-    any position, in any 16-byte chunk or the overlapping tail, makes a new unit."""
+    any position makes a new unit, including the middle bytes that the
+    engine's slot key (length, first and last eight bytes) does not see."""
     base = bytes(97 + (i * 7) % 26 for i in range(length))
     variants = [base[:i] + b"#" + base[i + 1:] for i in range(length)]
     assert row(b"\n".join(variants))["repetition"] == 0.0
