@@ -5,9 +5,17 @@ users get. Triton kernels run in the interpreter unless a GPU run is asked for.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# `python -m pytest` puts the current folder first on sys.path. From the
+# checkout's root that would let the source folder kernels/ (installed as
+# cotsieve.kernels) shadow the `kernels` distribution, which transformers
+# imports when it is installed; the tests must see what users get.
+_CHECKOUT = Path(__file__).resolve().parents[1]
+sys.path[:] = [entry for entry in sys.path if Path(entry or os.curdir).resolve() != _CHECKOUT]
 
 # The command line keeps pyarrow from importing pandas when nothing has
 # imported it yet (cotsieve._pandas_probe), and pyarrow then stops spotting
