@@ -45,6 +45,22 @@ inline uint64_t load8(const uint8_t* p) {
   return v;
 }
 
+constexpr uint64_t kHashKeys[4] = {0xa0761d6478bd642full, 0xe7037ed1a0b428dbull, 0x8ebc6af09c88c6e3ull,
+                                   0x589965cc75374cc3ull};
+
+// The spellings that open a box (docs/metrics.md).
+constexpr const char* kBoxOpeners[] = {"\\boxed{", "\\fbox{"};
+
+// Where the content of a box that opens at `at` starts, or 0 if none opens
+// there (a box's content never starts at 0).
+inline uint64_t box_content_at(const uint8_t* t, uint64_t n, uint64_t at) {
+  for (const char* opener : kBoxOpeners) {
+    const uint64_t length = std::strlen(opener);
+    if (at + length <= n && std::memcmp(t + at, opener, length) == 0) return at + length;
+  }
+  return 0;
+}
+
 }  // namespace
 
 struct Span {
@@ -101,7 +117,7 @@ class UnitSet {
   // otherwise remembers this unit and returns false.
   bool seen_before(const uint8_t* t, uint64_t start, uint64_t length) {
     const uint8_t* p = t + start;
-    const uint64_t key = mix(load8(p) ^ kUnitKeys[0] ^ length, load8(p + length - 8) ^ kUnitKeys[1]) | 1;  // 0: empty
+    const uint64_t key = mix(load8(p) ^ kHashKeys[2] ^ length, load8(p + length - 8) ^ kHashKeys[3]) | 1;  // 0: empty
     for (size_t i = key & mask_;; i = (i + 1) & mask_) {
       if (keys_[i] == 0) {
         keys_[i] = key;
@@ -114,8 +130,6 @@ class UnitSet {
   }
 
  private:
-  static constexpr uint64_t kUnitKeys[2] = {0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
-
   std::unique_ptr<uint64_t[]> keys_, starts_, lengths_;
   size_t capacity_ = 0, mask_ = 0;
 };
@@ -189,9 +203,13 @@ class BoxCloser {
     boxes_.push_back({content, std::min(n_, content + kMaxBoxBytes), kStillOpen, depth_});
   }
 
+  // Whether the '{' at `at` ends a box opener.
   bool box_brace(uint64_t at) const {
-    return (at >= 6 && std::memcmp(t_ + at - 6, "\\boxed", 6) == 0) ||
-           (at >= 5 && std::memcmp(t_ + at - 5, "\\fbox", 5) == 0);
+    for (const char* opener : kBoxOpeners) {
+      const uint64_t length = std::strlen(opener);
+      if (at + 1 >= length && box_content_at(t_, n_, at + 1 - length) == at + 1) return true;
+    }
+    return false;
   }
 
   // One byte (two for an escape) of the walk. Open boxes have ever higher
@@ -245,9 +263,6 @@ struct AnalyzeScratch {
 const std::vector<Step>& scratch_steps(const AnalyzeScratch& s) { return s.steps; }
 
 namespace {
-
-constexpr uint64_t kHashKeys[4] = {0xa0761d6478bd642full, 0xe7037ed1a0b428dbull, 0x8ebc6af09c88c6e3ull,
-                                   0x589965cc75374cc3ull};
 
 // A 64-bit hash of a byte string: 16 bytes per multiply, three independent
 // lanes on long strings, and overlapping loads for the last bytes instead of
@@ -401,7 +416,7 @@ bool phrase_value(const uint8_t* t, uint64_t n, uint64_t after, Span& value) {
   value = trim(t, {start, i});
   if (value.start == value.end) return false;
   // A value holding a box is left to the box, which is an answer itself.
-  for (const char* box : {"\\boxed{", "\\fbox{"}) {
+  for (const char* box : kBoxOpeners) {
     const uint8_t* found = std::search(t + value.start, t + value.end, box, box + std::strlen(box));
     if (found != t + value.end) return false;
   }
@@ -432,11 +447,6 @@ bool folded_equal(const uint8_t* t, uint64_t n, uint64_t at, const char* word) {
   for (; *word; ++word, ++at)
     if (at >= n || kBytes.fold[t[at]] != static_cast<uint8_t>(*word)) return false;
   return true;
-}
-
-bool exact_equal(const uint8_t* t, uint64_t n, uint64_t at, const char* word) {
-  size_t len = std::strlen(word);
-  return at + len <= n && std::memcmp(t + at, word, len) == 0;
 }
 
 bool word_edge(const uint8_t* t, uint64_t n, uint64_t at) {
@@ -552,8 +562,7 @@ AnswerInfo Analyzer::answers_of(const TextRef& text, AnalyzeScratch& s) const {
   for (uint64_t at : s.layout.answer_hints) {
     if (at < covered) continue;
     Span value, whole;
-    if (exact_equal(t, n, at, "\\boxed{") || exact_equal(t, n, at, "\\fbox{")) {
-      const uint64_t open = at + (t[at + 1] == 'b' ? 7 : 6);
+    if (const uint64_t open = box_content_at(t, n, at)) {
       uint64_t close;
       if (!s.boxes.close_of(open, close)) continue;
       value = {open, close};

@@ -12,7 +12,7 @@ the kernel's time by about a quarter and raised throughput by about 6%
 threads: the reader thread allocates each block and the main thread frees it,
 and with an arena per thread a freed block went back to the reader's arena
 while the main thread's next allocations took fresh pages (a quarter fewer
-page faults and 2-4% faster on that filter).
+page faults and 2-5% faster on that filter).
 
 This changes malloc for the whole process, so only the ``cotsieve`` command
 line calls it; a program that imports cotsieve keeps its own settings.
