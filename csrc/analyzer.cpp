@@ -51,13 +51,17 @@ constexpr uint64_t kHashKeys[4] = {0xa0761d6478bd642full, 0xe7037ed1a0b428dbull,
 // The spellings that open a box (docs/metrics.md).
 constexpr const char* kBoxOpeners[] = {"\\boxed{", "\\fbox{"};
 
+// Whether the bytes of `opener` start at `at`.
+inline bool opener_at(const uint8_t* t, uint64_t n, uint64_t at, const char* opener) {
+  const uint64_t length = std::strlen(opener);
+  return at + length <= n && std::memcmp(t + at, opener, length) == 0;
+}
+
 // Where the content of a box that opens at `at` starts, or 0 if none opens
 // there (a box's content never starts at 0).
 inline uint64_t box_content_at(const uint8_t* t, uint64_t n, uint64_t at) {
-  for (const char* opener : kBoxOpeners) {
-    const uint64_t length = std::strlen(opener);
-    if (at + length <= n && std::memcmp(t + at, opener, length) == 0) return at + length;
-  }
+  for (const char* opener : kBoxOpeners)
+    if (opener_at(t, n, at, opener)) return at + std::strlen(opener);
   return 0;
 }
 
@@ -207,7 +211,7 @@ class BoxCloser {
   bool box_brace(uint64_t at) const {
     for (const char* opener : kBoxOpeners) {
       const uint64_t length = std::strlen(opener);
-      if (at + 1 >= length && box_content_at(t_, n_, at + 1 - length) == at + 1) return true;
+      if (at + 1 >= length && opener_at(t_, n_, at + 1 - length, opener)) return true;
     }
     return false;
   }
@@ -216,28 +220,27 @@ class BoxCloser {
   // depths and later limits, so only the newest can close and only the
   // oldest can run out.
   void step() {
-    while (oldest_ < open_.size() && pos_ >= boxes_[open_[oldest_]].limit) boxes_[open_[oldest_++]].close = kNeverClosed;
+    while (oldest_ < open_.size() && pos_ >= boxes_[open_[oldest_]].limit)
+      boxes_[open_[oldest_++]].close = kNeverClosed;
     if (oldest_ == open_.size()) return;
     const uint8_t c = t_[pos_];
     if (c == '\\') {
       pos_ += 2;
-    } else if (c == '{') {
-      if (box_brace(pos_)) {
+      return;
+    }
+    if (c == '{') {
+      if (box_brace(pos_))
         push(pos_ + 1);
-      } else {
+      else
         ++depth_;
-      }
-      ++pos_;
     } else if (c == '}') {
       Box& newest = boxes_[open_.back()];
       if (--depth_ == newest.depth - 1) {
         newest.close = pos_;
         open_.pop_back();
       }
-      ++pos_;
-    } else {
-      ++pos_;
     }
+    ++pos_;
   }
 
   const uint8_t* t_ = nullptr;

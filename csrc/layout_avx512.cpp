@@ -32,7 +32,8 @@ struct Avx512Classifier {
         63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36,
         35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7,
         6, 5, 4, 3, 2, 1, 0));
-    _mm512_storeu_si512(to, _mm512_add_epi64(_mm512_cvtepu8_epi64(_mm512_castsi512_si128(indices)), _mm512_set1_epi64(static_cast<long long>(base))));
+    const __m512i first_eight = _mm512_cvtepu8_epi64(_mm512_castsi512_si128(indices));
+    _mm512_storeu_si512(to, _mm512_add_epi64(first_eight, _mm512_set1_epi64(static_cast<long long>(base))));
     const uint64_t count = static_cast<uint64_t>(__builtin_popcountll(mask));
     if (__builtin_expect(count > 8, 0)) {
       for (int k = 0; k < 8; ++k) mask &= mask - 1;
