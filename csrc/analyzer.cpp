@@ -71,71 +71,142 @@ struct Span {
   uint64_t start, end;
 };
 
-struct Line {
-  uint64_t start, end;   // trimmed, never empty
-  uint64_t opening_end;  // end of the first sentence of a step that starts here (docs/metrics.md)
-  bool opens_paragraph;  // a blank line, or the text start, comes before it
-};
-
-// The lines of one text, in storage that only grows. Room is made for one
-// line per LF, but blank lines take none, so the slots are left unwritten
-// (default-initialized) rather than cleared: on a text of mostly blank-line
-// paragraphs, clearing them all doubled the memory this touched.
-struct Lines {
-  std::unique_ptr<Line[]> store;
-  size_t capacity = 0, count = 0;
-
-  void make_room(size_t n) {
-    if (capacity >= n) return;
-    store.reset(new Line[n]);
-    capacity = n;
-  }
-  Line* begin() { return store.get(); }
-  Line* end() { return store.get() + count; }
-};
-
-// The units of one text seen so far, for repetition: a unit is repeated when
-// an earlier unit has the same bytes. A key made of the unit's length and its
-// first and last eight bytes picks the slot, and only on a key match are the
-// bytes compared, so the answer is exact. (Hashing every byte of every unit
-// cost a loop whose length the branch predictor could not know, and a hash
-// left a chance of collisions.) Units are at least kRepeatableUnitBytes long,
-// so both eight-byte loads lie inside the unit. Reused from text to text;
-// only the keys are cleared, the spans are read only behind a written key.
-class UnitSet {
+// The bytes of a text's units that repeat an earlier unit's bytes, exactly.
+// A key made of a unit's length and its first and last eight bytes finds an
+// earlier unit worth comparing, and only then are the bytes compared.
+// (Hashing every byte of every unit cost a loop whose length the branch
+// predictor could not know.) Units are at least kRepeatableUnitBytes long,
+// so both eight-byte loads lie inside the unit.
+//
+// Whether a unit repeats is close to a coin toss on looping traces, so the
+// common path takes no branch on it: the long units are gathered first, one
+// pass over them pairs each with the first earlier unit of its key, and a
+// second compares the pairs' bytes. Near-repeats share keys often enough
+// ("subtract 3 to get 31." after "subtract 1 to get 31."): a unit whose
+// bytes differ from its key's first unit is compared with the earlier such
+// units of its key.
+class RepeatFinder {
  public:
-  void reset(size_t expected) {
-    size_t capacity = 16;
-    while (capacity < 2 * expected) capacity <<= 1;
-    if (capacity_ < capacity) {
-      keys_.reset(new uint64_t[capacity]);
-      starts_.reset(new uint64_t[capacity]);
-      lengths_.reset(new uint64_t[capacity]);
-      capacity_ = capacity;
+  struct UnitRef {
+    uint64_t start, length, key;
+  };
+
+  // Before each text: room for `units` units, for the caller to write
+  // (start and length) before it calls repeated_bytes.
+  UnitRef* start(size_t units) {
+    if (units_capacity_ < units) {
+      units_.reset(new UnitRef[units]);
+      pairs_.reset(new Pair[units]);
+      units_capacity_ = units;
     }
-    std::fill(keys_.get(), keys_.get() + capacity, 0);
-    mask_ = capacity - 1;
+    return units_.get();
   }
 
-  // True if an earlier unit has the bytes of t[start, start + length);
-  // otherwise remembers this unit and returns false.
-  bool seen_before(const uint8_t* t, uint64_t start, uint64_t length) {
-    const uint8_t* p = t + start;
-    const uint64_t key = mix(load8(p) ^ kHashKeys[2] ^ length, load8(p + length - 8) ^ kHashKeys[3]) | 1;  // 0: empty
-    for (size_t i = key & mask_;; i = (i + 1) & mask_) {
-      if (keys_[i] == 0) {
-        keys_[i] = key;
-        starts_[i] = start;
-        lengths_[i] = length;
-        return false;
-      }
-      if (keys_[i] == key && lengths_[i] == length && std::memcmp(t + starts_[i], p, length) == 0) return true;
+  // The repeated bytes of the first `n_units` units written (those of at
+  // least kRepeatableUnitBytes, in text order).
+  uint64_t repeated_bytes(const uint8_t* t, size_t n_units) {
+    n_units_ = n_units;
+    uint64_t repeated = 0;
+    const size_t n_pairs = pair_with_first_of_key(t);
+    size_t n_unlike = 0;  // units unlike the first unit of their key, in pairs_[0, n_unlike)
+    for (size_t k = 0; k < n_pairs; ++k) {
+      const Pair pair = pairs_[k];
+      if (same_bytes(t, pair.earlier, pair.later) || repeats_an_unlike(t, pair, n_unlike))
+        repeated += units_[pair.later].length;
+      else
+        pairs_[n_unlike++] = pair;  // k >= n_unlike: a pair already read
     }
+    return repeated;
   }
 
  private:
-  std::unique_ptr<uint64_t[]> keys_, starts_, lengths_;
-  size_t capacity_ = 0, mask_ = 0;
+  struct Pair {
+    size_t earlier, later;
+    uint64_t key;
+  };
+
+  bool same_bytes(const uint8_t* t, size_t a, size_t b) const {
+    return units_[a].length == units_[b].length &&
+           std::memcmp(t + units_[a].start, t + units_[b].start, units_[b].length) == 0;
+  }
+
+  // Whether the later unit of `pair` has the bytes of an earlier unit that
+  // was unlike the first of its key.
+  bool repeats_an_unlike(const uint8_t* t, const Pair& pair, size_t n_unlike) const {
+    for (size_t k = 0; k < n_unlike; ++k)
+      if (pairs_[k].key == pair.key && same_bytes(t, pairs_[k].later, pair.later)) return true;
+    return false;
+  }
+
+  struct Slot {
+    uint64_t key;
+    size_t unit;
+  };
+  static constexpr uint64_t kGenerationBits = 0xFFFF;
+
+  uint64_t key_of(const uint8_t* t, const UnitRef& u) const {
+    const uint8_t* p = t + u.start;
+    const uint64_t ends = mix(load8(p) ^ kHashKeys[2] ^ u.length, load8(p + u.length - 8) ^ kHashKeys[3]);
+    const uint64_t mixed = mix(ends, load8(p + u.length / 2 - 4) ^ kHashKeys[1]);
+    return (mixed & ~kGenerationBits) | generation_;
+  }
+
+  bool taken(size_t i) const { return (slots_[i].key & kGenerationBits) == generation_; }
+
+  // The first slot from the key's own that is empty or holds the key.
+  size_t home_of(uint64_t key) const { return (key >> 16) & mask_; }
+
+  size_t slot_of(uint64_t key) const {
+    size_t i = home_of(key);
+    while (taken(i) && slots_[i].key != key) i = (i + 1) & mask_;
+    return i;
+  }
+
+  // Starts a generation, with at most one unit in four slots: short probes.
+  void next_generation() {
+    size_t capacity = 16;
+    while (capacity < 4 * n_units_) capacity <<= 1;
+    if (slots_capacity_ < capacity) {
+      slots_.reset(new Slot[capacity]());
+      slots_capacity_ = capacity;
+      generation_ = 0;
+    }
+    if (++generation_ > kGenerationBits) {
+      std::fill(slots_.get(), slots_.get() + slots_capacity_, Slot{0, 0});
+      generation_ = 1;
+    }
+    mask_ = capacity - 1;
+  }
+
+  // Pairs every unit whose key an earlier unit has with the first such
+  // unit; returns the number of pairs.
+  size_t pair_with_first_of_key(const uint8_t* t) {
+    next_generation();
+    for (size_t k = 0; k < n_units_; ++k) units_[k].key = key_of(t, units_[k]);
+    // The slots of a long text's units lie beyond the L1 cache, and each
+    // probe would wait on its load: the slot of a unit a few ahead is
+    // fetched while this one's is probed.
+    constexpr size_t kAhead = 8;
+    size_t n_pairs = 0;
+    for (size_t k = 0; k < n_units_; ++k) {
+      if (k + kAhead < n_units_) __builtin_prefetch(&slots_[home_of(units_[k + kAhead].key)]);
+      const uint64_t key = units_[k].key;
+      Slot& slot = slots_[slot_of(key)];
+      const bool seen = slot.key == key;
+      pairs_[n_pairs] = {slot.unit, k, key};
+      n_pairs += seen;
+      slot.unit = seen ? slot.unit : k;
+      slot.key = key;
+    }
+    return n_pairs;
+  }
+
+
+  std::unique_ptr<UnitRef[]> units_;
+  std::unique_ptr<Pair[]> pairs_;
+  std::unique_ptr<Slot[]> slots_;
+  size_t units_capacity_ = 0, slots_capacity_ = 0, n_units_ = 0, mask_ = 0;
+  uint64_t generation_ = 0;
 };
 
 // Where the boxes of one text close (docs/metrics.md: braces balance from
@@ -204,7 +275,12 @@ class BoxCloser {
   void push(uint64_t content) {
     ++depth_;
     open_.push_back(boxes_.size());
-    boxes_.push_back({content, std::min(n_, content + kMaxBoxBytes), kStillOpen, depth_});
+    // Field by field: a struct built whole on the stack stalled on its reload.
+    Box& box = boxes_.emplace_back();
+    box.content = content;
+    box.limit = std::min(n_, content + kMaxBoxBytes);
+    box.close = kStillOpen;
+    box.depth = depth_;
   }
 
   // Whether the '{' at `at` ends a box opener.
@@ -252,18 +328,18 @@ class BoxCloser {
 };
 
 struct AnalyzeScratch {
-  std::vector<double> transitions;
+  std::vector<uint64_t> label_pairs;
   Layout layout;
-  Lines lines;  // non-blank lines
   uint64_t unit_bytes = 0, repeated_bytes = 0;  // for repetition
-  std::vector<Step> steps;
+  StepList steps;
+  std::vector<Step> marker_cut;  // marker mode's steps, before they replace the paragraphs
   std::vector<uint64_t> answer_hashes;
   std::vector<uint8_t> answer_bytes;  // a normalized answer value
   BoxCloser boxes;
-  UnitSet seen_units;
+  RepeatFinder repeats;
 };
 
-const std::vector<Step>& scratch_steps(const AnalyzeScratch& s) { return s.steps; }
+const StepList& scratch_steps(const AnalyzeScratch& s) { return s.steps; }
 
 namespace {
 
@@ -301,74 +377,69 @@ Span trim(const uint8_t* t, Span s) {
   return s;
 }
 
-// Non-blank lines, trimmed, and whether each opens a paragraph. A first
-// sentence that starts at a line start ends at the line's first sentence end,
-// or just past its LF: `opening_end` starts as the latter, and for_each_unit
-// lowers it. Lines are written in place: a push_back of a struct built on the
-// stack stalls on reloading it.
-void collect_lines(const uint8_t* t, uint64_t n, const Layout& layout, Lines& lines) {
-  const Offsets& lfs = layout.newlines;
-  lines.make_room(lfs.size() + 1);
-  Line* out = lines.begin();
-  bool gap = true;
-  uint64_t start = 0;
-  for (size_t k = 0; k <= lfs.size(); ++k) {
-    const bool has_lf = k < lfs.size();
-    const uint64_t end = has_lf ? lfs[k] : n;
-    const Span s = trim(t, {start, end});
-    if (s.start == s.end) {
-      gap = true;
-    } else {
-      out->start = s.start;
-      out->end = s.end;
-      out->opening_end = has_lf ? end + 1 : n;
-      out->opens_paragraph = gap;
-      ++out;
-      gap = false;
-    }
-    start = end + 1;
-  }
-  lines.count = static_cast<size_t>(out - lines.begin());
+// One past the last non-whitespace byte before `pos`, or 0 if none. The
+// loop back over blocks runs only where whitespace fills a block's start.
+uint64_t text_end_before(const Blocks& blocks, uint64_t pos) {
+  size_t b = pos / 64;
+  uint64_t m = pos % 64 ? blocks[b].text & ((uint64_t{1} << (pos % 64)) - 1) : 0;
+  while (m == 0 && b > 0) m = blocks[--b].text;
+  return m ? b * 64 + 64 - __builtin_clzll(m) : 0;
 }
 
-// Calls `each(piece)` for every line cut after each sentence end inside it,
-// and sets each line's `opening_end` to its first sentence end, if it has one.
-template <typename Each>
-void for_each_unit(const uint8_t* t, Lines& lines, const Layout& layout, Each&& each) {
-  const auto& ends = layout.sentence_ends;
-  size_t e = 0;
-  for (Line& line : lines) {
-    uint64_t start = line.start;
-    while (e < ends.size() && ends[e] <= line.start) ++e;
-    // A sentence end lies inside its line's trimmed span, so it comes before the LF.
-    if (e < ends.size() && ends[e] <= line.end) line.opening_end = ends[e];
-    for (; e < ends.size() && ends[e] < line.end; ++e) {
-      const Span piece = trim(t, {start, ends[e]});
-      if (piece.start < piece.end) each(piece);
-      start = ends[e];
-    }
-    const Span piece = trim(t, {start, line.end});
-    if (piece.start < piece.end) each(piece);
+// Walks the units of a text and writes its steps: each unit from its start
+// to one past its last non-whitespace byte, handed to `each_unit(start,
+// end)`, and each step from a unit whose `step_starts` bit (a BlockBits
+// member: line or paragraph starts, or unit starts for sentence steps) is set
+// to the end of the unit before the next such one.
+//
+// The walk goes over the list of unit starts, not over the blocks' bits: a
+// loop over the bits of each block ended at a branch that the count of
+// units per block made hard to predict. For the same reason each unit
+// writes the open step's slot, and only the count says whether the slot is
+// kept: three of five units start a paragraph on the real traces.
+template <typename EachUnit>
+void units_and_steps(const Layout& layout, uint64_t n, uint64_t BlockBits::*step_starts, StepList& steps,
+                     EachUnit&& each_unit) {
+  const Blocks& blocks = layout.blocks;
+  const Offsets& starts = layout.unit_starts;
+  Step* out = steps.reset(starts.size());
+  if (starts.empty()) return;
+  size_t kept = 0;
+  uint64_t step_start = starts[0];
+  for (size_t k = 1; k < starts.size(); ++k) {
+    const uint64_t start = starts[k], end = text_end_before(blocks, start);
+    each_unit(starts[k - 1], end);
+    out[kept].start = step_start;
+    out[kept].end = end;
+    const uint64_t starts_step = (blocks[start / 64].*step_starts >> (start % 64)) & 1;
+    kept += starts_step;
+    step_start = starts_step ? start : step_start;
   }
+  const uint64_t end = text_end_before(blocks, n);
+  each_unit(starts[starts.size() - 1], end);
+  out[kept++] = {step_start, end, 0, 0};
+  steps.resize(kept);
 }
 
-// Paragraph steps: each starts at a line that opens a paragraph (the first
-// line always does).
-void paragraphs(Lines& lines, std::vector<Step>& steps) {
-  for (const Line& line : lines) {
-    if (line.opens_paragraph)
-      steps.push_back({line.start, line.end, 0, 0});
-    else
-      steps.back().end = line.end;
+// End of the first sentence of a step: the first sentence end after its
+// start or one past its first LF, whichever comes first, and at most its end.
+uint64_t opening_end(const Blocks& blocks, const Step& step) {
+  const uint64_t from = step.start + 1;
+  if (from >= step.end) return step.end;
+  size_t b = from / 64;
+  uint64_t m = blocks[b].opening & (~uint64_t{0} << (from % 64));
+  while (m == 0) {
+    if (++b * 64 >= step.end) return step.end;
+    m = blocks[b].opening;
   }
+  return std::min(step.end, b * 64 + __builtin_ctzll(m));
 }
 
 // Marker mode: cut paragraphs before every match that starts a sentence. At
 // a line start the cut goes before the line's prefix bytes, so a bullet or
 // heading mark stays with the step it opens.
-void cut_at_markers(const uint8_t* t, const std::vector<Match>& matches, std::vector<Step>& steps) {
-  std::vector<Step> cut;
-  cut.reserve(steps.size());
+void cut_at_markers(const uint8_t* t, const std::vector<Match>& matches, StepList& steps, std::vector<Step>& cut) {
+  cut.clear();
   RunCache line, space;
   size_t m = 0;
   for (const Step& para : steps) {
@@ -388,26 +459,9 @@ void cut_at_markers(const uint8_t* t, const std::vector<Match>& matches, std::ve
     }
     cut.push_back({start, para.end, 0, 0});
   }
-  steps.swap(cut);
+  std::copy(cut.begin(), cut.end(), steps.reset(cut.size()));
+  steps.resize(cut.size());
 }
-
-// End of a step's first sentence. Steps arrive in order, so the two cursors
-// only move forward over the text's LFs and sentence ends.
-struct OpeningFinder {
-  const Layout& layout;
-  size_t nl = 0, se = 0;
-
-  uint64_t end_of_first_sentence(const Step& step) {
-    const auto& nls = layout.newlines;
-    const auto& ses = layout.sentence_ends;
-    while (nl < nls.size() && nls[nl] < step.start) ++nl;
-    while (se < ses.size() && ses[se] <= step.start) ++se;
-    uint64_t end = step.end;
-    if (nl < nls.size() && nls[nl] < end) end = nls[nl] + 1;
-    if (se < ses.size() && ses[se] < end) end = ses[se];
-    return end;
-  }
-};
 
 bool phrase_value(const uint8_t* t, uint64_t n, uint64_t after, Span& value) {
   uint64_t i = after;
@@ -477,6 +531,26 @@ bool answer_phrase(const uint8_t* t, uint64_t n, uint64_t at, Span& phrase) {
   return false;
 }
 
+// How often each label follows each other, over consecutive steps: cell
+// a * L + b counts label b after label a. Most pairs are (progress,
+// progress), and increments of one cell back to back each wait on the one
+// before; so those pairs are summed in a register, and their increments go
+// to four spare cells in turn, which keeps the loop free of branches.
+const std::vector<uint64_t>& count_label_pairs(const StepList& steps, int L, std::vector<uint64_t>& pairs) {
+  const size_t spare = size_t(L) * L;
+  const int32_t progress = L - 1;
+  pairs.assign(spare + 4, 0);
+  uint64_t progress_pairs = 0;
+  for (size_t k = 0; k + 1 < steps.size(); ++k) {
+    const int32_t a = steps[k].label, b = steps[k + 1].label;
+    const bool both_progress = (a == progress) & (b == progress);
+    progress_pairs += both_progress;
+    ++pairs[both_progress ? spare + (k & 3) : size_t(a) * L + b];
+  }
+  pairs[size_t(progress) * L + progress] += progress_pairs;
+  return pairs;
+}
+
 }  // namespace
 
 Analyzer::Analyzer(const Scanner& markers, std::vector<int32_t> category_of, int n_categories, int branch_category,
@@ -498,59 +572,41 @@ Analyzer::~Analyzer() = default;
 void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, AnalyzeScratch& s) const {
   const uint8_t* t = text.data;
   compute_layout(t, text.size, s.layout);
-  collect_lines(t, text.size, s.layout, s.lines);
-  s.steps.clear();
-  // Sentence units are both the sentence-mode steps and the units that
-  // repetition compares, so they are hashed as they are found.
-  s.unit_bytes = s.repeated_bytes = 0;
-  s.seen_units.reset(s.layout.newlines.size() + s.layout.sentence_ends.size() + 1);
-  for_each_unit(t, s.lines, s.layout, [&](const Span& u) {
-    const uint64_t len = u.end - u.start;
-    s.unit_bytes += len;
-    if (len >= kRepeatableUnitBytes && s.seen_units.seen_before(t, u.start, len)) s.repeated_bytes += len;
-    if (mode_ == StepMode::kSentence) s.steps.push_back({u.start, u.end, 0, 0});
+  // Locals, not the scratch's fields, so that the unit loop keeps them in
+  // registers.
+  RepeatFinder::UnitRef* long_units = s.repeats.start(s.layout.unit_starts.size());
+  size_t n_long = 0;
+  uint64_t unit_bytes = 0;
+  uint64_t BlockBits::*step_starts = &BlockBits::paragraph;  // and marker mode cuts paragraphs
+  if (mode_ == StepMode::kLine) step_starts = &BlockBits::line;
+  if (mode_ == StepMode::kSentence) step_starts = &BlockBits::unit;
+  units_and_steps(s.layout, text.size, step_starts, s.steps, [&](uint64_t start, uint64_t end) {
+    unit_bytes += end - start;
+    long_units[n_long].start = start;
+    long_units[n_long].length = end - start;
+    n_long += end - start >= kRepeatableUnitBytes;
   });
-  switch (mode_) {
-    case StepMode::kParagraph: paragraphs(s.lines, s.steps); break;
-    case StepMode::kLine:
-      for (const Line& l : s.lines) s.steps.push_back({l.start, l.end, 0, 0});
-      break;
-    case StepMode::kSentence: break;
-    case StepMode::kMarker:
-      paragraphs(s.lines, s.steps);
-      cut_at_markers(t, matches, s.steps);
-      break;
-  }
+  s.unit_bytes = unit_bytes;
+  s.repeated_bytes = s.repeats.repeated_bytes(t, n_long);
+  if (mode_ == StepMode::kMarker) cut_at_markers(t, matches, s.steps, s.marker_cut);
   label_steps(matches, s);
 }
 
-// Flags and labels. In paragraph and line modes every step starts at a line
-// start, and the line knows where the step's first sentence ends; the other
-// modes look it up.
+// Flags and labels: a step's label needs its first sentence only when a
+// match starts inside it.
 void Analyzer::label_steps(const std::vector<Match>& matches, AnalyzeScratch& s) const {
   const int32_t progress = n_categories_;
-  const bool from_lines = mode_ == StepMode::kParagraph || mode_ == StepMode::kLine;
-  const Line* line = s.lines.begin();  // the first line of the current step, in those modes
   size_t m = 0;
-  OpeningFinder opening{s.layout};
   for (Step& step : s.steps) {
-    uint64_t line_opening = 0;
-    if (from_lines) {
-      while (mode_ == StepMode::kParagraph && !line->opens_paragraph) ++line;
-      line_opening = (line++)->opening_end;
-    }
-    while (m < matches.size() && matches[m].start < step.start) ++m;
-    if (m == matches.size() || matches[m].start >= step.end) {
-      step.label = progress;  // no match: the common case needs no first sentence
-      continue;
-    }
-    const uint64_t opening_end =
-        from_lines ? std::min(step.end, line_opening) : opening.end_of_first_sentence(step);
     step.label = progress;
+    step.flags = 0;
+    while (m < matches.size() && matches[m].start < step.start) ++m;
+    if (m == matches.size() || matches[m].start >= step.end) continue;
+    const uint64_t opening = opening_end(s.layout.blocks, step);
     for (size_t j = m; j < matches.size() && matches[j].start < step.end; ++j) {
       int32_t cat = category_of_[matches[j].pattern];
       step.flags |= 1u << cat;
-      if (step.label == progress && matches[j].start < opening_end) step.label = cat;
+      if (step.label == progress && matches[j].start < opening) step.label = cat;
     }
   }
 }
@@ -611,19 +667,17 @@ void Analyzer::write_metrics(size_t row, const TextRef& text, const std::vector<
   out.branch_step_ratio[row] = n_steps ? double(steps[branch_category_]) / double(n_steps) : kMissing;
   out.markers_per_1k_words[row] = words ? 1000.0 * double(matches.size()) / double(words) : kMissing;
 
-  std::vector<double>& follows = s.transitions;
-  follows.assign(size_t(L) * L, 0.0);
-  int64_t run = 0, longest = 0;
-  for (size_t k = 0; k < n_steps; ++k) {
-    if (k + 1 < n_steps) follows[size_t(s.steps[k].label) * L + s.steps[k + 1].label] += 1;
-    run = s.steps[k].label == branch_category_ ? run + 1 : 0;
-    longest = std::max(longest, run);
-  }
+  const std::vector<uint64_t>& pairs = count_label_pairs(s.steps, L, s.label_pairs);
   double* p = out.transitions + row * size_t(L) * L;
   for (int a = 0; a < L; ++a) {
-    double total = 0;
-    for (int b = 0; b < L; ++b) total += follows[size_t(a) * L + b];
-    for (int b = 0; b < L; ++b) p[a * L + b] = total > 0 ? follows[size_t(a) * L + b] / total : kMissing;
+    uint64_t total = 0;
+    for (int b = 0; b < L; ++b) total += pairs[size_t(a) * L + b];
+    for (int b = 0; b < L; ++b) p[a * L + b] = total > 0 ? double(pairs[size_t(a) * L + b]) / double(total) : kMissing;
+  }
+  int64_t run = 0, longest = 0;
+  for (const Step& step : s.steps) {
+    run = step.label == branch_category_ ? run + 1 : 0;
+    longest = std::max(longest, run);
   }
   out.longest_branch_run[row] = longest;
   out.repetition[row] = repetition_of(s);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "scanner.h"
@@ -15,6 +16,36 @@ struct Step {
   uint64_t start, end;
   int32_t label;   // a category index, or the category count for "progress"
   uint32_t flags;  // bit c: a match of category c starts inside the step
+};
+
+// The steps of one text, in storage that only grows. Room is made for as
+// many steps as the text could have, and the segmenter writes each slot
+// before it decides whether to keep it, so slots are not cleared first.
+class StepList {
+ public:
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  Step* begin() { return store_.get(); }
+  Step* end() { return store_.get() + size_; }
+  const Step* begin() const { return store_.get(); }
+  const Step* end() const { return store_.get() + size_; }
+  Step& operator[](size_t i) { return store_[i]; }
+  const Step& operator[](size_t i) const { return store_[i]; }
+
+  // Empties the list and makes room for `n` steps; returns the first slot.
+  Step* reset(size_t n) {
+    if (capacity_ < n) {
+      store_.reset(new Step[n]);
+      capacity_ = n;
+    }
+    size_ = 0;
+    return store_.get();
+  }
+  void resize(size_t n) { size_ = n; }  // after writing the slots below n
+
+ private:
+  std::unique_ptr<Step[]> store_;
+  size_t capacity_ = 0, size_ = 0;
 };
 
 struct AnswerInfo {
@@ -70,7 +101,7 @@ class Analyzer {
 };
 
 // Exposed for segment(): the steps last computed into a scratch.
-const std::vector<Step>& scratch_steps(const AnalyzeScratch& s);
+const StepList& scratch_steps(const AnalyzeScratch& s);
 
 template <typename Visit>
 void Analyzer::segment(const std::vector<TextRef>& texts, int workers, Visit&& visit) const {

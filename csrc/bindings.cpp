@@ -101,7 +101,7 @@ py::dict segment(const Analyzer& analyzer, const TextBatch& batch, int threads) 
   {
     py::gil_scoped_release release;
     analyzer.segment(batch.texts(), Scanner::worker_count(threads, batch.size()),
-                     [&](size_t text, const std::vector<Step>& steps) { by_text[text] = steps; });
+                     [&](size_t text, const StepList& steps) { by_text[text].assign(steps.begin(), steps.end()); });
   }
   size_t n = 0;
   for (const auto& v : by_text) n += v.size();

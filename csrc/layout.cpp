@@ -1,5 +1,7 @@
 #include "layout.h"
 
+#include <cstring>
+
 #include "bytes.h"
 #include "cpu.h"
 #include "layout_blocks.h"
@@ -7,64 +9,42 @@
 namespace cotsieve {
 namespace {
 
-// What a byte may start, for the portable loop: most bytes are none of these
-// but whitespace, so one table load and one rarely taken branch cover them.
-enum : uint8_t { kSpace = 1, kNotable = 2 };
-
-struct StartTable {
-  uint8_t of[256] = {};
-  constexpr StartTable() {
-    for (int c = 0; c < 256; ++c) {
-      if (kBytes.whitespace[c]) of[c] |= kSpace;
-      // An "answ" is noted at its 'w', which is rarer than 'a'.
-      if (c == '\n' || c == '.' || c == '!' || c == '?' || c == '\\' || kBytes.fold[c] == 'w') of[c] |= kNotable;
-    }
-  }
-};
-constexpr StartTable kStarts{};
-
 // Folded "answ", of "answer": where an answer phrase may start.
-bool answ_at(const uint8_t* t, uint64_t n, uint64_t i) {
-  return i + 4 <= n && kBytes.fold[t[i]] == 'a' && kBytes.fold[t[i + 1]] == 'n' && kBytes.fold[t[i + 2]] == 's' &&
-         kBytes.fold[t[i + 3]] == 'w';
+bool answ_at(const uint8_t* p) {
+  return kBytes.fold[p[0]] == 'a' && kBytes.fold[p[1]] == 'n' && kBytes.fold[p[2]] == 's' && kBytes.fold[p[3]] == 'w';
 }
 
 // "\bo" or "\fb": where \boxed{ and \fbox{ may start. Three bytes, not two:
 // LaTeX-heavy traces hold dozens of "\frac" and "\begin" per kilobyte, and
 // each hint costs the answer parser a look.
-bool box_at(const uint8_t* t, uint64_t n, uint64_t i) {
-  return t[i] == '\\' && i + 2 < n && ((t[i + 1] == 'b' && t[i + 2] == 'o') || (t[i + 1] == 'f' && t[i + 2] == 'b'));
-}
+bool box_at(const uint8_t* p) { return p[0] == '\\' && ((p[1] == 'b' && p[2] == 'o') || (p[1] == 'f' && p[2] == 'b')); }
 
-bool sentence_end_after(const uint8_t* t, uint64_t n, uint64_t i) {
-  return (t[i] == '.' || t[i] == '!' || t[i] == '?') && (i + 1 == n || kBytes.whitespace[t[i + 1]]);
-}
+// The portable classifier: a byte at a time, with the same look-ahead as
+// the vector ones.
+struct PortableClassifier {
+  static uint64_t* put(uint64_t mask, uint64_t base, uint64_t* to) { return put_bits(mask, base, to); }
 
-// Hints stay ascending: no "\bo" or "\fb" can start inside an "answ". An
-// "answ" that starts before `from` is the vector path's.
-void note_byte(const uint8_t* t, uint64_t n, uint64_t from, uint64_t i, Layout& out) {
-  if (t[i] == '\n') out.newlines.push_back(i);
-  if (sentence_end_after(t, n, i)) out.sentence_ends.push_back(i + 1);
-  if (box_at(t, n, i)) out.answer_hints.push_back(i);
-  if (i >= from + 3 && answ_at(t, n, i - 3)) out.answer_hints.push_back(i - 3);
-}
-
-// The portable path, and the tail of the vector ones.
-void scalar_layout(const uint8_t* t, uint64_t n, uint64_t from, bool prev_space, Layout& out) {
-  uint64_t words = 0, after_space = prev_space ? 1 : 0;
-  for (uint64_t i = from; i < n; ++i) {
-    const uint8_t kind = kStarts.of[t[i]];
-    const uint64_t space = kind & kSpace;
-    words += ~space & after_space;
-    after_space = space;
-    if (__builtin_expect(kind & kNotable, 0)) note_byte(t, n, from, i, out);
+  BlockMasks operator()(const uint8_t* p) const {
+    BlockMasks m{0, 0, 0, 0};
+    for (int j = 0; j < 64; ++j) {
+      const uint64_t bit = uint64_t{1} << j;
+      const uint8_t c = p[j];
+      if (kBytes.whitespace[c]) m.space |= bit;
+      if (c == '\n') m.lf |= bit;
+      if ((c == '.' || c == '!' || c == '?') && kBytes.whitespace[p[j + 1]]) m.end |= bit;
+      if (box_at(p + j) || answ_at(p + j)) m.hint |= bit;
+    }
+    return m;
   }
-  out.words += words;
+};
+
+uint64_t layout_batch_portable(const uint8_t* t, uint64_t n, uint64_t i, LayoutCursors& to) {
+  return layout_batch(t, n, i, to, PortableClassifier{});
 }
 
 using BatchFn = uint64_t (*)(const uint8_t*, uint64_t, uint64_t, LayoutCursors&);
 
-BatchFn vector_batch() {
+BatchFn chosen_batch() {
 #ifdef COTSIEVE_X86_KERNELS
   switch (simd_level()) {
     // The AVX-512 kernel writes offsets with VBMI2's byte compress; AVX-512
@@ -75,38 +55,56 @@ BatchFn vector_batch() {
     case SimdLevel::kNone: break;
   }
 #endif
-  return nullptr;
+  return layout_batch_portable;
 }
 
-// Whole blocks, a batch at a time, with room made in each list before it.
-uint64_t vector_layout(BatchFn batch, const uint8_t* t, uint64_t n, Layout& out, bool& prev_space) {
-  uint64_t i = 0;
-  LayoutCursors to{nullptr, nullptr, nullptr, 0, prev_space ? 1u : 0u};
+// The lists a batch writes to, each with room for a batch.
+struct LayoutLists {
+  Offsets &hints, &units;
+};
+
+// Blocks from `i` while their look-ahead lies inside t[0, n), a batch at a
+// time, with room made in the lists before each batch. Offsets are relative
+// to `t`.
+uint64_t run_batches(BatchFn batch, const uint8_t* t, uint64_t n, uint64_t i, LayoutCursors& to, LayoutLists lists) {
   while (i + kBlockBytes + kLookahead <= n) {
-    to.lfs = out.newlines.reserve_more(kBatchSlots + kSpareSlots);
-    to.ends = out.sentence_ends.reserve_more(kBatchSlots + kSpareSlots);
-    to.hints = out.answer_hints.reserve_more(kBatchSlots + kSpareSlots);
+    to.hints = lists.hints.reserve_more(kBatchSlots + kSpareSlots);
+    to.units = lists.units.reserve_more(kBatchSlots + kSpareSlots);
     i = batch(t, n, i, to);
-    out.newlines.grow_to(to.lfs);
-    out.sentence_ends.grow_to(to.ends);
-    out.answer_hints.grow_to(to.hints);
+    lists.hints.grow_to(to.hints);
+    lists.units.grow_to(to.units);
   }
-  out.words += to.words;
-  prev_space = to.after_space != 0;
   return i;
+}
+
+// The last one or two blocks, whose look-ahead would leave the text: copied
+// into whitespace, which neither cuts, nor starts a word, nor completes a
+// sentence end's or a hint's bytes that the text does not hold itself. (A
+// sentence end at the last byte is one, as the text end counts as space.)
+void tail_blocks(BatchFn batch, const uint8_t* t, uint64_t n, uint64_t from, LayoutCursors& to, LayoutLists lists) {
+  const uint64_t rest = n - from;
+  if (rest == 0) return;
+  uint8_t padded[2 * kBlockBytes + kLookahead];
+  std::memset(padded, ' ', sizeof padded);
+  std::memcpy(padded, t + from, rest);
+  const size_t first_hint = lists.hints.size(), first_unit = lists.units.size();
+  const uint64_t blocks = (rest + kBlockBytes - 1) / kBlockBytes;
+  run_batches(batch, padded, blocks * kBlockBytes + kLookahead, 0, to, lists);
+  lists.hints.shift_from(first_hint, from);
+  lists.units.shift_from(first_unit, from);
 }
 
 }  // namespace
 
 void compute_layout(const uint8_t* t, uint64_t n, Layout& out) {
-  out.newlines.clear();
-  out.sentence_ends.clear();
+  static const BatchFn batch = chosen_batch();
   out.answer_hints.clear();
-  out.words = 0;
-  static const BatchFn batch = vector_batch();
-  bool prev_space = true;
-  const uint64_t done = batch ? vector_layout(batch, t, n, out, prev_space) : 0;
-  scalar_layout(t, n, done, prev_space, out);
+  out.unit_starts.clear();
+  LayoutCursors to{out.blocks.reset((n + kBlockBytes - 1) / kBlockBytes), nullptr, nullptr, 0, LayoutCarry{}};
+  const LayoutLists lists{out.answer_hints, out.unit_starts};
+  const uint64_t done = run_batches(batch, t, n, 0, to, lists);
+  tail_blocks(batch, t, n, done, to, lists);
+  out.words = to.words;
 }
 
 }  // namespace cotsieve

@@ -1,9 +1,13 @@
-// One vector pass over a text that finds what steps, words and answers need:
-// LFs, sentence ends, word starts, and the few places an answer may begin.
+// One vector pass over a text that finds what steps, words and answers need.
+// It leaves bit masks, one word per 64-byte block, rather than lists of
+// offsets: where units, lines and paragraphs start is found for all 64 bytes
+// at once by carry propagation (layout_blocks.h). Unit starts and the rare
+// answer hints also become lists of offsets, which the analyzer walks.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace cotsieve {
@@ -20,27 +24,58 @@ class Offsets {
   const uint64_t* end() const { return store_.data() + size_; }
 
   void clear() { size_ = 0; }
-  void push_back(uint64_t offset) {
-    reserve_more(1);
-    store_[size_++] = offset;
-  }
   // Room for `extra` more slots; returns where the next one goes.
   uint64_t* reserve_more(size_t extra) {
     if (store_.size() < size_ + extra) store_.resize(size_ + extra);  // capacity still grows geometrically
     return store_.data() + size_;
   }
   void grow_to(const uint64_t* new_end) { size_ = static_cast<size_t>(new_end - store_.data()); }
+  // Adds `by` to the offsets from index `first` on.
+  void shift_from(size_t first, uint64_t by) {
+    for (size_t k = first; k < size_; ++k) store_[k] += by;
+  }
 
  private:
   std::vector<uint64_t> store_;
   size_t size_ = 0;
 };
 
+// What one 64-byte block holds; bit j is byte j of the block. A unit is a
+// maximal run of text between cuts (LFs and sentence ends), trimmed of
+// whitespace; docs/metrics.md defines units, lines and paragraphs.
+struct BlockBits {
+  uint64_t text;       // bytes that are not whitespace
+  uint64_t unit;       // first byte of a unit
+  uint64_t line;       // first byte of a line's trimmed span
+  uint64_t paragraph;  // first byte of a paragraph
+  uint64_t opening;    // one past an LF, or a sentence end: where an opening sentence may end
+};
+
+// The blocks of one text, in storage that only grows: every block is
+// written by the pass, so it is not cleared first.
+class Blocks {
+ public:
+  size_t size() const { return size_; }
+  const BlockBits& operator[](size_t i) const { return store_[i]; }
+  BlockBits* reset(size_t n) {
+    if (capacity_ < n) {
+      store_.reset(new BlockBits[n]);
+      capacity_ = n;
+    }
+    size_ = n;
+    return store_.get();
+  }
+
+ private:
+  std::unique_ptr<BlockBits[]> store_;
+  size_t capacity_ = 0, size_ = 0;
+};
+
 struct Layout {
-  Offsets newlines;       // offsets of LF
-  Offsets sentence_ends;  // offset just past a . ! ? followed by whitespace or the end
-  Offsets answer_hints;   // offsets of "\bo", "\fb" and case-folded "answ"
-  uint64_t words = 0;     // maximal runs of non-whitespace bytes
+  Blocks blocks;        // ceil(n / 64) of them
+  Offsets unit_starts;  // offsets of the unit bits
+  Offsets answer_hints; // offsets of "\bo", "\fb" and case-folded "answ"
+  uint64_t words = 0;   // maximal runs of non-whitespace bytes
 };
 
 void compute_layout(const uint8_t* text, uint64_t n, Layout& out);

@@ -1,6 +1,7 @@
-// The block loop that every vector layout path shares (csrc/layout_*.cpp).
-// A path supplies a classifier that turns 64 bytes into the bit masks below;
-// the loop turns the masks into offsets and the word count.
+// The block loop that every layout path shares (csrc/layout*.cpp). A path
+// supplies a classifier that turns 64 bytes into the byte classes below; the
+// loop turns them into each block's BlockBits, the word count and the answer
+// hints' offsets.
 //
 // Each path's file is compiled with its own instruction set, so nothing here
 // may have vague linkage: the linker keeps one copy of an inline function or
@@ -11,6 +12,8 @@
 
 #include <cstddef>
 #include <cstdint>
+
+#include "layout.h"
 
 namespace cotsieve {
 
@@ -43,15 +46,25 @@ constexpr size_t kSpareSlots = 8;
 alignas(16) constexpr uint8_t kNotableByNibble[16] = {' ',  '!',  0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
                                                       0xFF, '\t', '\n', 0xFF, 0xFF, '\r', '.', '?'};
 
-struct LayoutCursors {
-  uint64_t *lfs, *ends, *hints;  // where each list's next offset goes
-  uint64_t words;                // words started so far
-  uint64_t after_space;          // 1 when the byte before the next block is whitespace
+// What a block needs to know of the ones before it: each a bit that crosses
+// the block edge. The initial values make the text start act as a cut and as
+// a blank line, so that the first non-whitespace byte starts a unit, a line
+// and a paragraph.
+struct LayoutCarry {
+  uint64_t after_space = 1;  // the byte before is whitespace
+  uint64_t end = 0;          // the byte before ends a sentence
+  uint64_t lf = 0;           // the byte before is LF
+  uint64_t unit = 1, line = 1, paragraph = 1, blank = 0;  // carries of the additions below
 };
 
-// Up to kBatchBlocks whole blocks from offset `i`, each with its look-ahead
-// inside the text; returns where it stopped. Call each only where
-// simd_level() allows it.
+struct LayoutCursors {
+  BlockBits* blocks;  // where the next block's bits go
+  uint64_t* hints;    // where the next answer hint goes
+  uint64_t* units;    // where the next unit start goes
+  uint64_t words;
+  LayoutCarry carry;
+};
+
 uint64_t layout_batch_avx512(const uint8_t* t, uint64_t n, uint64_t i, LayoutCursors& to);
 uint64_t layout_batch_avx2(const uint8_t* t, uint64_t n, uint64_t i, LayoutCursors& to);
 
@@ -65,20 +78,58 @@ inline uint64_t* put_bits(uint64_t mask, uint64_t base, uint64_t* to) {
   return to;
 }
 
+// a + b + carry, with the carry out left in `carry`.
+// (A 128-bit sum made the compiler keep its halves on the stack.)
+inline uint64_t add_carrying(uint64_t a, uint64_t b, uint64_t& carry) {
+  uint64_t sum, with_carry;
+  const bool first = __builtin_add_overflow(a, b, &sum);
+  const bool second = __builtin_add_overflow(sum, carry, &with_carry);
+  carry = static_cast<uint64_t>(first | second);
+  return with_carry;
+}
+
+// The first non-whitespace byte after every whitespace run that holds a bit
+// of `marks` (marks lie on whitespace). Adding a mark to its run carries
+// through the rest of the run and lands on the byte after it; a run without
+// a mark adds nothing. The carry crosses block edges like any other.
+inline uint64_t after_marked_runs(uint64_t space, uint64_t marks, uint64_t& carry) {
+  return add_carrying(space, marks, carry) & ~space;
+}
+
+// Bits of one block from its byte classes and the carries of the blocks
+// before it. Units start after a run that holds a cut (an LF, or the byte
+// after a sentence end), lines after a run that holds an LF, paragraphs after
+// a run that holds a blank line: an LF whose run of other whitespace back to
+// the LF before it is whole. That LF is found the same way, by adding a mark
+// one past each LF to the runs of whitespace other than LF.
+inline BlockBits block_bits(const BlockMasks& m, LayoutCarry& c) {
+  const uint64_t after_end = (m.end << 1) | c.end, after_lf = (m.lf << 1) | c.lf;
+  c.end = m.end >> 63;
+  c.lf = m.lf >> 63;
+  const uint64_t blank_lines = after_marked_runs(m.space & ~m.lf, after_lf, c.blank) & m.lf;
+  return {~m.space, after_marked_runs(m.space, m.lf | after_end, c.unit), after_marked_runs(m.space, m.lf, c.line),
+          after_marked_runs(m.space, blank_lines, c.paragraph), after_lf | after_end};
+}
+
 template <class Classifier>
 uint64_t layout_batch(const uint8_t* t, uint64_t n, uint64_t i, LayoutCursors& to, const Classifier& classify) {
   // Locals, so the cursors live in registers.
-  uint64_t *lfs = to.lfs, *ends = to.ends, *hints = to.hints;
-  uint64_t words = 0, after_space = to.after_space;
+  BlockBits* blocks = to.blocks;
+  uint64_t *hints = to.hints, *units = to.units;
+  uint64_t words = 0;
+  LayoutCarry carry = to.carry;
   for (uint64_t k = 0; k < kBatchBlocks && i + kBlockBytes + kLookahead <= n; ++k, i += kBlockBytes) {
     const BlockMasks m = classify(t + i);
-    words += static_cast<uint64_t>(__builtin_popcountll(~m.space & ((m.space << 1) | after_space)));
-    after_space = m.space >> 63;
-    lfs = classify.put(m.lf, i, lfs);
-    ends = classify.put(m.end, i + 1, ends);
-    hints = classify.put(m.hint, i, hints);
+    words += static_cast<uint64_t>(__builtin_popcountll(~m.space & ((m.space << 1) | carry.after_space)));
+    carry.after_space = m.space >> 63;
+    *blocks = block_bits(m, carry);
+    units = classify.put(blocks->unit, i, units);
+    ++blocks;
+    // Hints are rare: a branch that is nearly always right costs less than
+    // a store per block.
+    if (__builtin_expect(m.hint != 0, 0)) hints = classify.put(m.hint, i, hints);
   }
-  to = {lfs, ends, hints, to.words + words, after_space};
+  to = {blocks, hints, units, to.words + words, carry};
   return i;
 }
 

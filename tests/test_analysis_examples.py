@@ -201,12 +201,17 @@ def test_repetition_counts_repeated_units_of_sixteen_bytes_or_more():
 @pytest.mark.parametrize("length", [16, 17, 24, 31, 32, 33, 47, 48, 49, 63, 64, 65, 96, 97, 130])
 def test_units_that_differ_in_one_byte_never_count_as_repeats(length):
     """Each unit is one line, so units are compared whole: a byte changed at
-    any position makes a new unit, including the middle bytes that the
-    engine's slot key (length, first and last eight bytes) does not see."""
+    any position makes a new unit, including the bytes that the engine's key
+    (length, first, middle and last eight bytes) does not see. Many variants
+    share a key, so a repeat of any one of them, not only of the first of its
+    key, must be found by its bytes."""
     base = bytes(97 + (i * 7) % 26 for i in range(length))
     variants = [base[:i] + b"#" + base[i + 1:] for i in range(length)]
     assert row(b"\n".join(variants))["repetition"] == 0.0
-    assert row(b"\n".join(variants + variants[:1]))["repetition"] == pytest.approx(1 / (length + 1))
+    for repeated in {0, 8, length // 2 + 5, length - 9, length - 1}:
+        text = b"\n".join(variants + [variants[repeated]])
+        assert row(text)["repetition"] == pytest.approx(1 / (length + 1)), repeated
+    assert row(b"\n".join(variants + variants[::-1]))["repetition"] == pytest.approx(0.5)
 
 
 # Two crafted unit pairs that an earlier unit hash merged. It took 16 bytes
