@@ -146,8 +146,10 @@ class RepeatFinder {
 
   uint64_t key_of(const uint8_t* t, const UnitRef& u) const {
     const uint8_t* p = t + u.start;
-    const uint64_t ends = mix(load8(p) ^ kHashKeys[2] ^ u.length, load8(p + u.length - 8) ^ kHashKeys[3]);
-    const uint64_t mixed = mix(ends, load8(p + u.length / 2 - 4) ^ kHashKeys[1]);
+    // The middle word is rotated into the first rather than mixed on its
+    // own: one multiply per unit. Keys only pick units to compare.
+    const uint64_t middle = load8(p + u.length / 2 - 4), rotated = (middle << 29) | (middle >> 35);
+    const uint64_t mixed = mix(load8(p) ^ rotated ^ kHashKeys[2] ^ u.length, load8(p + u.length - 8) ^ kHashKeys[3]);
     return (mixed & ~kGenerationBits) | generation_;
   }
 
@@ -193,7 +195,9 @@ class RepeatFinder {
       const uint64_t key = units_[k].key;
       Slot& slot = slots_[slot_of(key)];
       const bool seen = slot.key == key;
-      pairs_[n_pairs] = {slot.unit, k, key};
+      pairs_[n_pairs].earlier = slot.unit;  // field by field: see BoxCloser::push
+      pairs_[n_pairs].later = k;
+      pairs_[n_pairs].key = key;
       n_pairs += seen;
       slot.unit = seen ? slot.unit : k;
       slot.key = key;
@@ -329,6 +333,8 @@ class BoxCloser {
 
 struct AnalyzeScratch {
   std::vector<uint64_t> label_pairs;
+  std::vector<int64_t> steps_with;  // per category: steps flagged with it
+  std::vector<size_t> labelled;     // steps labelled other than progress, in order
   Layout layout;
   uint64_t unit_bytes = 0, repeated_bytes = 0;  // for repetition
   StepList steps;
@@ -388,9 +394,8 @@ uint64_t text_end_before(const Blocks& blocks, uint64_t pos) {
 
 // Walks the units of a text and writes its steps: each unit from its start
 // to one past its last non-whitespace byte, handed to `each_unit(start,
-// end)`, and each step from a unit whose `step_starts` bit (a BlockBits
-// member: line or paragraph starts, or unit starts for sentence steps) is set
-// to the end of the unit before the next such one.
+// end)`, and each step from a unit whose step bit is set to the end of the
+// unit before the next such one.
 //
 // The walk goes over the list of unit starts, not over the blocks' bits: a
 // loop over the bits of each block ended at a branch that the count of
@@ -398,8 +403,7 @@ uint64_t text_end_before(const Blocks& blocks, uint64_t pos) {
 // writes the open step's slot, and only the count says whether the slot is
 // kept: three of five units start a paragraph on the real traces.
 template <typename EachUnit>
-void units_and_steps(const Layout& layout, uint64_t n, uint64_t BlockBits::*step_starts, StepList& steps,
-                     EachUnit&& each_unit) {
+void units_and_steps(const Layout& layout, uint64_t n, StepList& steps, EachUnit&& each_unit) {
   const Blocks& blocks = layout.blocks;
   const Offsets& starts = layout.unit_starts;
   Step* out = steps.reset(starts.size());
@@ -411,7 +415,7 @@ void units_and_steps(const Layout& layout, uint64_t n, uint64_t BlockBits::*step
     each_unit(starts[k - 1], end);
     out[kept].start = step_start;
     out[kept].end = end;
-    const uint64_t starts_step = (blocks[start / 64].*step_starts >> (start % 64)) & 1;
+    const uint64_t starts_step = (blocks[start / 64].step >> (start % 64)) & 1;
     kept += starts_step;
     step_start = starts_step ? start : step_start;
   }
@@ -421,18 +425,32 @@ void units_and_steps(const Layout& layout, uint64_t n, uint64_t BlockBits::*step
   steps.resize(kept);
 }
 
-// End of the first sentence of a step: the first sentence end after its
-// start or one past its first LF, whichever comes first, and at most its end.
-uint64_t opening_end(const Blocks& blocks, const Step& step) {
-  const uint64_t from = step.start + 1;
-  if (from >= step.end) return step.end;
-  size_t b = from / 64;
-  uint64_t m = blocks[b].opening & (~uint64_t{0} << (from % 64));
-  while (m == 0) {
-    if (++b * 64 >= step.end) return step.end;
-    m = blocks[b].opening;
+// The starts that begin the steps of `mode`; marker mode starts from
+// paragraphs and cuts them further.
+StepStarts step_starts_of(StepMode mode) {
+  switch (mode) {
+    case StepMode::kLine: return StepStarts::kLines;
+    case StepMode::kSentence: return StepStarts::kUnits;
+    case StepMode::kParagraph:
+    case StepMode::kMarker: break;
   }
-  return std::min(step.end, b * 64 + __builtin_ctzll(m));
+  return StepStarts::kParagraphs;
+}
+
+// Set bits of `member` at offsets up to and including `at`, which lies
+// inside the text: the count the layout keeps for the blocks before, and
+// the block's own bits.
+uint64_t rank(const Blocks& blocks, uint64_t at, uint64_t BlockBits::*member, uint64_t BlockBits::*before) {
+  const BlockBits& block = blocks[at / 64];
+  return block.*before + static_cast<uint64_t>(__builtin_popcountll(block.*member & (~uint64_t{0} >> (63 - at % 64))));
+}
+
+// Whether a match at `at` starts inside the first sentence of a step that
+// starts at `step_start`: no sentence end, and no byte after an LF, lies in
+// (step_start, at].
+bool in_opening(const Blocks& blocks, uint64_t step_start, uint64_t at) {
+  return rank(blocks, at, &BlockBits::opening, &BlockBits::openings_before) ==
+         rank(blocks, step_start, &BlockBits::opening, &BlockBits::openings_before);
 }
 
 // Marker mode: cut paragraphs before every match that starts a sentence. At
@@ -532,23 +550,42 @@ bool answer_phrase(const uint8_t* t, uint64_t n, uint64_t at, Span& phrase) {
 }
 
 // How often each label follows each other, over consecutive steps: cell
-// a * L + b counts label b after label a. Most pairs are (progress,
-// progress), and increments of one cell back to back each wait on the one
-// before; so those pairs are summed in a register, and their increments go
-// to four spare cells in turn, which keeps the loop free of branches.
-const std::vector<uint64_t>& count_label_pairs(const StepList& steps, int L, std::vector<uint64_t>& pairs) {
-  const size_t spare = size_t(L) * L;
+// a * L + b counts label b after label a. Only pairs with a labelled step
+// are visited, each once (at its later step when that one is labelled);
+// the rest are (progress, progress) pairs, counted by subtraction.
+const std::vector<uint64_t>& count_label_pairs(const StepList& steps, const std::vector<size_t>& labelled, int L,
+                                               std::vector<uint64_t>& pairs) {
   const int32_t progress = L - 1;
-  pairs.assign(spare + 4, 0);
-  uint64_t progress_pairs = 0;
-  for (size_t k = 0; k + 1 < steps.size(); ++k) {
-    const int32_t a = steps[k].label, b = steps[k + 1].label;
-    const bool both_progress = (a == progress) & (b == progress);
-    progress_pairs += both_progress;
-    ++pairs[both_progress ? spare + (k & 3) : size_t(a) * L + b];
+  pairs.assign(size_t(L) * L, 0);
+  uint64_t visited = 0;
+  for (size_t k : labelled) {
+    if (k > 0) {
+      ++pairs[size_t(steps[k - 1].label) * L + steps[k].label];
+      ++visited;
+    }
+    if (k + 1 < steps.size() && steps[k + 1].label == progress) {
+      ++pairs[size_t(steps[k].label) * L + progress];
+      ++visited;
+    }
   }
-  pairs[size_t(progress) * L + progress] += progress_pairs;
+  if (!steps.empty()) pairs[size_t(progress) * L + progress] += steps.size() - 1 - visited;
   return pairs;
+}
+
+// The longest run of consecutive steps labelled `label`, from the labelled
+// steps in order.
+int64_t longest_run(const StepList& steps, const std::vector<size_t>& labelled, int32_t label) {
+  int64_t run = 0, longest = 0;
+  size_t previous = 0;
+  for (size_t k : labelled) {
+    if (steps[k].label != label)
+      run = 0;
+    else
+      run = run > 0 && previous + 1 == k ? run + 1 : 1;
+    if (run > 0) previous = k;
+    longest = std::max(longest, run);
+  }
+  return longest;
 }
 
 }  // namespace
@@ -571,16 +608,13 @@ Analyzer::~Analyzer() = default;
 
 void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, AnalyzeScratch& s) const {
   const uint8_t* t = text.data;
-  compute_layout(t, text.size, s.layout);
+  compute_layout(t, text.size, step_starts_of(mode_), s.layout);
   // Locals, not the scratch's fields, so that the unit loop keeps them in
   // registers.
   RepeatFinder::UnitRef* long_units = s.repeats.start(s.layout.unit_starts.size());
   size_t n_long = 0;
   uint64_t unit_bytes = 0;
-  uint64_t BlockBits::*step_starts = &BlockBits::paragraph;  // and marker mode cuts paragraphs
-  if (mode_ == StepMode::kLine) step_starts = &BlockBits::line;
-  if (mode_ == StepMode::kSentence) step_starts = &BlockBits::unit;
-  units_and_steps(s.layout, text.size, step_starts, s.steps, [&](uint64_t start, uint64_t end) {
+  units_and_steps(s.layout, text.size, s.steps, [&](uint64_t start, uint64_t end) {
     unit_bytes += end - start;
     long_units[n_long].start = start;
     long_units[n_long].length = end - start;
@@ -592,22 +626,48 @@ void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, 
   label_steps(matches, s);
 }
 
-// Flags and labels: a step's label needs its first sentence only when a
-// match starts inside it.
+// Flags and labels. Each match is given to the step that holds it: by rank
+// in the modes whose steps start at step bits (the step bits up to the
+// match), or by a walk over steps and matches together in marker mode. (A
+// walk over steps asked of every step whether a match lies in it, and the
+// answer was hard to predict.) The labelled steps are listed in order, for
+// the metrics that only they change.
 void Analyzer::label_steps(const std::vector<Match>& matches, AnalyzeScratch& s) const {
   const int32_t progress = n_categories_;
-  size_t m = 0;
   for (Step& step : s.steps) {
     step.label = progress;
     step.flags = 0;
-    while (m < matches.size() && matches[m].start < step.start) ++m;
-    if (m == matches.size() || matches[m].start >= step.end) continue;
-    const uint64_t opening = opening_end(s.layout.blocks, step);
-    for (size_t j = m; j < matches.size() && matches[j].start < step.end; ++j) {
-      int32_t cat = category_of_[matches[j].pattern];
-      step.flags |= 1u << cat;
-      if (step.label == progress && matches[j].start < opening) step.label = cat;
+  }
+  s.steps_with.assign(size_t(n_categories_), 0);
+  s.labelled.clear();
+  if (matches.empty()) return;
+  const Blocks& blocks = s.layout.blocks;
+  // A step's label is the category of its first match in its first sentence.
+  const auto take = [&](size_t k, const Match& match) {
+    Step& step = s.steps[k];
+    const int32_t cat = category_of_[match.pattern];
+    const uint32_t bit = 1u << cat;
+    s.steps_with[cat] += (step.flags & bit) == 0;
+    step.flags |= bit;
+    if (step.label == progress && in_opening(blocks, step.start, match.start)) {
+      step.label = cat;
+      s.labelled.push_back(k);
     }
+  };
+  if (mode_ == StepMode::kMarker) {
+    size_t m = 0;
+    for (size_t k = 0; k < s.steps.size(); ++k) {
+      while (m < matches.size() && matches[m].start < s.steps[k].start) ++m;
+      for (; m < matches.size() && matches[m].start < s.steps[k].end; ++m) take(k, matches[m]);
+    }
+    return;
+  }
+  for (const Match& match : matches) {
+    const uint64_t steps_up_to = rank(blocks, match.start, &BlockBits::step, &BlockBits::steps_before);
+    // Before the first step, or in the whitespace after a step: a match
+    // that starts with whitespace.
+    if (steps_up_to == 0 || match.start >= s.steps[steps_up_to - 1].end) continue;
+    take(steps_up_to - 1, match);
   }
 }
 
@@ -656,10 +716,8 @@ void Analyzer::write_metrics(size_t row, const TextRef& text, const std::vector<
   int64_t* count = out.count + row * C;
   int64_t* steps = out.steps + row * C;
   std::fill(count, count + C, 0);
-  std::fill(steps, steps + C, 0);
   for (const Match& m : matches) ++count[category_of_[m.pattern]];
-  for (const Step& st : s.steps)
-    for (uint32_t f = st.flags; f != 0; f &= f - 1) ++steps[__builtin_ctz(f)];
+  std::copy(s.steps_with.begin(), s.steps_with.end(), steps);
 
   out.n_bytes[row] = static_cast<int64_t>(text.size);
   out.n_words[row] = static_cast<int64_t>(words);
@@ -667,19 +725,14 @@ void Analyzer::write_metrics(size_t row, const TextRef& text, const std::vector<
   out.branch_step_ratio[row] = n_steps ? double(steps[branch_category_]) / double(n_steps) : kMissing;
   out.markers_per_1k_words[row] = words ? 1000.0 * double(matches.size()) / double(words) : kMissing;
 
-  const std::vector<uint64_t>& pairs = count_label_pairs(s.steps, L, s.label_pairs);
+  const std::vector<uint64_t>& pairs = count_label_pairs(s.steps, s.labelled, L, s.label_pairs);
   double* p = out.transitions + row * size_t(L) * L;
   for (int a = 0; a < L; ++a) {
     uint64_t total = 0;
     for (int b = 0; b < L; ++b) total += pairs[size_t(a) * L + b];
     for (int b = 0; b < L; ++b) p[a * L + b] = total > 0 ? double(pairs[size_t(a) * L + b]) / double(total) : kMissing;
   }
-  int64_t run = 0, longest = 0;
-  for (const Step& step : s.steps) {
-    run = step.label == branch_category_ ? run + 1 : 0;
-    longest = std::max(longest, run);
-  }
-  out.longest_branch_run[row] = longest;
+  out.longest_branch_run[row] = longest_run(s.steps, s.labelled, branch_category_);
   out.repetition[row] = repetition_of(s);
 
   AnswerInfo answers = answers_of(text, s);

@@ -96,11 +96,11 @@ void tail_blocks(BatchFn batch, const uint8_t* t, uint64_t n, uint64_t from, Lay
 
 }  // namespace
 
-void compute_layout(const uint8_t* t, uint64_t n, Layout& out) {
+void compute_layout(const uint8_t* t, uint64_t n, StepStarts steps, Layout& out) {
   static const BatchFn batch = chosen_batch();
   out.answer_hints.clear();
   out.unit_starts.clear();
-  LayoutCursors to{out.blocks.reset((n + kBlockBytes - 1) / kBlockBytes), nullptr, nullptr, 0, LayoutCarry{}};
+  LayoutCursors to{out.blocks.reset((n + kBlockBytes - 1) / kBlockBytes), nullptr, nullptr, steps, 0, LayoutCarry{}};
   const LayoutLists lists{out.answer_hints, out.unit_starts};
   const uint64_t done = run_batches(batch, t, n, 0, to, lists);
   tail_blocks(batch, t, n, done, to, lists);

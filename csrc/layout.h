@@ -40,15 +40,20 @@ class Offsets {
   size_t size_ = 0;
 };
 
+// Which starts begin steps: units (sentence mode), lines, or paragraphs
+// (paragraph and marker modes).
+enum class StepStarts : int { kUnits = 0, kLines = 1, kParagraphs = 2 };
+
 // What one 64-byte block holds; bit j is byte j of the block. A unit is a
 // maximal run of text between cuts (LFs and sentence ends), trimmed of
 // whitespace; docs/metrics.md defines units, lines and paragraphs.
 struct BlockBits {
-  uint64_t text;       // bytes that are not whitespace
-  uint64_t unit;       // first byte of a unit
-  uint64_t line;       // first byte of a line's trimmed span
-  uint64_t paragraph;  // first byte of a paragraph
-  uint64_t opening;    // one past an LF, or a sentence end: where an opening sentence may end
+  uint64_t text;          // bytes that are not whitespace
+  uint64_t unit;          // first byte of a unit
+  uint64_t step;          // first byte of a step (a unit, line or paragraph, as chosen)
+  uint64_t opening;       // one past an LF, or a sentence end: where an opening sentence may end
+  uint64_t steps_before;  // step bits in the blocks before this one
+  uint64_t openings_before;  // opening bits in the blocks before this one
 };
 
 // The blocks of one text, in storage that only grows: every block is
@@ -78,6 +83,6 @@ struct Layout {
   uint64_t words = 0;   // maximal runs of non-whitespace bytes
 };
 
-void compute_layout(const uint8_t* text, uint64_t n, Layout& out);
+void compute_layout(const uint8_t* text, uint64_t n, StepStarts steps, Layout& out);
 
 }  // namespace cotsieve

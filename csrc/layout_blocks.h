@@ -12,6 +12,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include "layout.h"
 
@@ -55,12 +58,14 @@ struct LayoutCarry {
   uint64_t end = 0;          // the byte before ends a sentence
   uint64_t lf = 0;           // the byte before is LF
   uint64_t unit = 1, line = 1, paragraph = 1, blank = 0;  // carries of the additions below
+  uint64_t steps = 0, openings = 0;  // step and opening bits so far
 };
 
 struct LayoutCursors {
   BlockBits* blocks;  // where the next block's bits go
   uint64_t* hints;    // where the next answer hint goes
   uint64_t* units;    // where the next unit start goes
+  StepStarts step_starts;
   uint64_t words;
   LayoutCarry carry;
 };
@@ -78,14 +83,21 @@ inline uint64_t* put_bits(uint64_t mask, uint64_t base, uint64_t* to) {
   return to;
 }
 
-// a + b + carry, with the carry out left in `carry`.
-// (A 128-bit sum made the compiler keep its halves on the stack.)
+// a + b + carry, with the carry out left in `carry` (0 or 1).
 inline uint64_t add_carrying(uint64_t a, uint64_t b, uint64_t& carry) {
+#if defined(__x86_64__)
+  // One add with carry in and out; the portable form below took five
+  // instructions.
+  unsigned long long sum;
+  carry = _addcarry_u64(static_cast<unsigned char>(carry), a, b, &sum);
+  return sum;
+#else
   uint64_t sum, with_carry;
   const bool first = __builtin_add_overflow(a, b, &sum);
   const bool second = __builtin_add_overflow(sum, carry, &with_carry);
   carry = static_cast<uint64_t>(first | second);
   return with_carry;
+#endif
 }
 
 // The first non-whitespace byte after every whitespace run that holds a bit
@@ -102,13 +114,26 @@ inline uint64_t after_marked_runs(uint64_t space, uint64_t marks, uint64_t& carr
 // a run that holds a blank line: an LF whose run of other whitespace back to
 // the LF before it is whole. That LF is found the same way, by adding a mark
 // one past each LF to the runs of whitespace other than LF.
-inline BlockBits block_bits(const BlockMasks& m, LayoutCarry& c) {
+inline void block_bits(const BlockMasks& m, StepStarts step_starts, LayoutCarry& c, BlockBits& out) {
   const uint64_t after_end = (m.end << 1) | c.end, after_lf = (m.lf << 1) | c.lf;
   c.end = m.end >> 63;
   c.lf = m.lf >> 63;
-  const uint64_t blank_lines = after_marked_runs(m.space & ~m.lf, after_lf, c.blank) & m.lf;
-  return {~m.space, after_marked_runs(m.space, m.lf | after_end, c.unit), after_marked_runs(m.space, m.lf, c.line),
-          after_marked_runs(m.space, blank_lines, c.paragraph), after_lf | after_end};
+  const uint64_t unit = after_marked_runs(m.space, m.lf | after_end, c.unit);
+  uint64_t step = unit;
+  if (step_starts == StepStarts::kLines) step = after_marked_runs(m.space, m.lf, c.line);
+  if (step_starts == StepStarts::kParagraphs) {
+    const uint64_t blank_lines = after_marked_runs(m.space & ~m.lf, after_lf, c.blank) & m.lf;
+    step = after_marked_runs(m.space, blank_lines, c.paragraph);
+  }
+  // Field by field: a whole struct built first went through the stack.
+  out.text = ~m.space;
+  out.unit = unit;
+  out.step = step;
+  out.opening = after_lf | after_end;
+  out.steps_before = c.steps;
+  out.openings_before = c.openings;
+  c.steps += static_cast<uint64_t>(__builtin_popcountll(step));
+  c.openings += static_cast<uint64_t>(__builtin_popcountll(out.opening));
 }
 
 template <class Classifier>
@@ -122,14 +147,14 @@ uint64_t layout_batch(const uint8_t* t, uint64_t n, uint64_t i, LayoutCursors& t
     const BlockMasks m = classify(t + i);
     words += static_cast<uint64_t>(__builtin_popcountll(~m.space & ((m.space << 1) | carry.after_space)));
     carry.after_space = m.space >> 63;
-    *blocks = block_bits(m, carry);
+    block_bits(m, to.step_starts, carry, *blocks);
     units = classify.put(blocks->unit, i, units);
     ++blocks;
     // Hints are rare: a branch that is nearly always right costs less than
     // a store per block.
     if (__builtin_expect(m.hint != 0, 0)) hints = classify.put(m.hint, i, hints);
   }
-  to = {blocks, hints, units, to.words + words, carry};
+  to = {blocks, hints, units, to.step_starts, to.words + words, carry};
   return i;
 }
 
