@@ -333,7 +333,8 @@ class BoxCloser {
 
 struct AnalyzeScratch {
   std::vector<uint64_t> label_pairs;
-  std::vector<int64_t> steps_with;  // per category: steps flagged with it
+  std::vector<int64_t> match_counts;  // per category: matches
+  std::vector<int64_t> steps_with;    // per category: steps flagged with it
   std::vector<size_t> labelled;     // steps labelled other than progress, in order
   Layout layout;
   uint64_t unit_bytes = 0, repeated_bytes = 0;  // for repetition
@@ -713,25 +714,29 @@ void Analyzer::write_metrics(size_t row, const TextRef& text, const std::vector<
   steps_of(text, matches, s);
   const int C = n_categories_, L = C + 1;
   const uint64_t n_steps = s.steps.size(), words = s.layout.words;
-  int64_t* count = out.count + row * C;
-  int64_t* steps = out.steps + row * C;
-  std::fill(count, count + C, 0);
+  std::vector<int64_t>& count = s.match_counts;
+  count.assign(size_t(C), 0);
   for (const Match& m : matches) ++count[category_of_[m.pattern]];
-  std::copy(s.steps_with.begin(), s.steps_with.end(), steps);
+  for (int c = 0; c < C; ++c) {
+    out.count[c * out.rows + row] = count[c];
+    out.steps[c * out.rows + row] = s.steps_with[c];
+  }
 
   out.n_bytes[row] = static_cast<int64_t>(text.size);
   out.n_words[row] = static_cast<int64_t>(words);
   out.n_steps[row] = static_cast<int64_t>(n_steps);
-  out.branch_step_ratio[row] = n_steps ? double(steps[branch_category_]) / double(n_steps) : kMissing;
+  out.branch_step_ratio[row] = n_steps ? double(s.steps_with[branch_category_]) / double(n_steps) : kMissing;
   out.markers_per_1k_words[row] = words ? 1000.0 * double(matches.size()) / double(words) : kMissing;
 
   const std::vector<uint64_t>& pairs = count_label_pairs(s.steps, s.labelled, L, s.label_pairs);
-  double* p = out.transitions + row * size_t(L) * L;
+  double* p = out.transitions + row;
   for (int a = 0; a < L; ++a) {
     uint64_t total = 0;
     for (int b = 0; b < L; ++b) total += pairs[size_t(a) * L + b];
-    for (int b = 0; b < L; ++b) p[a * L + b] = total > 0 ? double(pairs[size_t(a) * L + b]) / double(total) : kMissing;
+    for (int b = 0; b < L; ++b)
+      p[(size_t(a) * L + b) * out.rows] = total > 0 ? double(pairs[size_t(a) * L + b]) / double(total) : kMissing;
   }
+
   out.longest_branch_run[row] = longest_run(s.steps, s.labelled, branch_category_);
   out.repetition[row] = repetition_of(s);
 

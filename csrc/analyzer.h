@@ -54,14 +54,17 @@ struct AnswerInfo {
   int64_t distinct = 0;
 };
 
-// Output columns, row-major where a metric has one value per category or
-// category pair. The caller owns the memory; row i is written only by the
-// thread that analyses text i.
+// Output columns, one value per text (row). Metrics with one value per
+// category or per category pair are column-major, so that each column is
+// contiguous for Arrow: [C, rows] and [(C + 1)^2, rows], the pair (a, b) at
+// column a * (C + 1) + b. The caller owns the memory; row i is written only
+// by the thread that analyses text i.
 struct MetricColumns {
   int64_t *n_bytes, *n_words, *n_steps, *longest_branch_run, *first_answer_offset, *n_distinct_answers;
-  int64_t *count, *steps;  // [n, C]
+  int64_t *count, *steps;
   double *branch_step_ratio, *markers_per_1k_words, *repetition, *tail_after_first_answer;
-  double* transitions;  // [n, (C + 1)^2], row label a, column label b
+  double* transitions;
+  size_t rows;
 };
 
 struct AnalyzeScratch;

@@ -144,14 +144,15 @@ py::dict analyze(const Analyzer& analyzer, const TextBatch& batch, int threads) 
   out.markers_per_1k_words = f64("markers_per_1k_words");
   out.repetition = f64("repetition");
   out.tail_after_first_answer = f64("tail_after_first_answer");
-  py::array_t<int64_t> count({n, C}), steps({n, C});
-  py::array_t<double> transitions({n, L * L});
+  py::array_t<int64_t> count({C, n}), steps({C, n});
+  py::array_t<double> transitions({L * L, n});
   d["count"] = count;
   d["steps"] = steps;
   d["transitions"] = transitions;
   out.count = count.mutable_data();
   out.steps = steps.mutable_data();
   out.transitions = transitions.mutable_data();
+  out.rows = n;
   {
     py::gil_scoped_release release;
     analyzer.analyze(batch.texts(), Scanner::worker_count(threads, n), out);
