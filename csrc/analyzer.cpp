@@ -72,8 +72,9 @@ struct Span {
 };
 
 // The bytes of a text's units that repeat an earlier unit's bytes, exactly.
-// A key made of a unit's length and its first and last eight bytes finds an
-// earlier unit worth comparing, and only then are the bytes compared.
+// A key made of a unit's length and its first, middle and last eight bytes
+// finds an earlier unit worth comparing, and only then are the bytes
+// compared.
 // (Hashing every byte of every unit cost a loop whose length the branch
 // predictor could not know.) Units are at least kRepeatableUnitBytes long,
 // so both eight-byte loads lie inside the unit.
@@ -155,9 +156,10 @@ class RepeatFinder {
 
   bool taken(size_t i) const { return (slots_[i].key & kGenerationBits) == generation_; }
 
-  // The first slot from the key's own that is empty or holds the key.
+  // A key's own slot, from bits above the generation's.
   size_t home_of(uint64_t key) const { return (key >> 16) & mask_; }
 
+  // The first slot from the key's own that is empty or holds the key.
   size_t slot_of(uint64_t key) const {
     size_t i = home_of(key);
     while (taken(i) && slots_[i].key != key) i = (i + 1) & mask_;
@@ -204,7 +206,6 @@ class RepeatFinder {
     }
     return n_pairs;
   }
-
 
   std::unique_ptr<UnitRef[]> units_;
   std::unique_ptr<Pair[]> pairs_;

@@ -19,6 +19,23 @@ bool answ_at(const uint8_t* p) {
 // each hint costs the answer parser a look.
 bool box_at(const uint8_t* p) { return p[0] == '\\' && ((p[1] == 'b' && p[2] == 'o') || (p[1] == 'f' && p[2] == 'b')); }
 
+// What a byte is, for the portable classifier: one table load per byte,
+// and the rare bytes that may start a hint are looked at further.
+enum : uint8_t { kSpace = 1, kLf = 2, kEndMark = 4, kHintStart = 8 };
+
+struct ByteKinds {
+  uint8_t of[256] = {};
+  constexpr ByteKinds() {
+    for (int c = 0; c < 256; ++c) {
+      if (kBytes.whitespace[c]) of[c] |= kSpace;
+      if (c == '\n') of[c] |= kLf;
+      if (c == '.' || c == '!' || c == '?') of[c] |= kEndMark;
+      if (c == '\\' || kBytes.fold[c] == 'a') of[c] |= kHintStart;
+    }
+  }
+};
+constexpr ByteKinds kKinds{};
+
 // The portable classifier: a byte at a time, with the same look-ahead as
 // the vector ones.
 struct PortableClassifier {
@@ -27,12 +44,11 @@ struct PortableClassifier {
   BlockMasks operator()(const uint8_t* p) const {
     BlockMasks m{0, 0, 0, 0};
     for (int j = 0; j < 64; ++j) {
-      const uint64_t bit = uint64_t{1} << j;
-      const uint8_t c = p[j];
-      if (kBytes.whitespace[c]) m.space |= bit;
-      if (c == '\n') m.lf |= bit;
-      if ((c == '.' || c == '!' || c == '?') && kBytes.whitespace[p[j + 1]]) m.end |= bit;
-      if (box_at(p + j) || answ_at(p + j)) m.hint |= bit;
+      const uint8_t kind = kKinds.of[p[j]];
+      m.space |= uint64_t{(kind & kSpace) != 0} << j;
+      m.lf |= uint64_t{(kind & kLf) != 0} << j;
+      m.end |= uint64_t{(kind & kEndMark) != 0 && kBytes.whitespace[p[j + 1]]} << j;
+      if (__builtin_expect(kind & kHintStart, 0) && (box_at(p + j) || answ_at(p + j))) m.hint |= uint64_t{1} << j;
     }
     return m;
   }
