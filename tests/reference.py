@@ -82,17 +82,29 @@ def end_side_ok(text: bytes, end: int, pattern: RefPattern) -> bool:
     return not is_word_byte(text[end])
 
 
+def run_start(text: bytes, end: int, members: frozenset[int]) -> int:
+    """The first offset of the run of `members` bytes that ends just before `end`."""
+    # Stripped in windows that double, rather than walked back byte by byte:
+    # a pattern of spaces occurs at every offset of a long run of spaces,
+    # and a Python walk from each occurrence to the run's start was too slow.
+    strip, window = bytes(sorted(members)), 64
+    while True:
+        begin = max(0, end - window)
+        kept = text[begin:end].rstrip(strip)
+        if kept or begin == 0:
+            return begin + len(kept)
+        window *= 2
+
+
 def at_line_start(text: bytes, start: int) -> bool:
     """Only line-prefix bytes lie between the previous LF (or offset 0) and start."""
-    line_begin = text.rfind(b"\n", 0, start) + 1
-    return all(byte in LINE_PREFIX for byte in text[line_begin:start])
+    pos = run_start(text, start, LINE_PREFIX)
+    return pos == 0 or text[pos - 1] == ord("\n")
 
 
 def after_sentence_end(text: bytes, start: int) -> bool:
     """At least one whitespace byte, then (going back) a sentence-end byte."""
-    pos = start
-    while pos > 0 and text[pos - 1] in WHITESPACE:
-        pos -= 1
+    pos = run_start(text, start, WHITESPACE)
     skipped_whitespace = pos < start
     return skipped_whitespace and pos > 0 and text[pos - 1] in SENTENCE_END
 

@@ -48,16 +48,21 @@ def text_ending_in_matches(size: int, filler: bytes) -> bytes:
     return body + tail
 
 
+def matches_by_text(found, n_texts: int) -> list[list[tuple[int, int, int]]]:
+    """A match table as the reference gives it: (start, end, pattern) per text."""
+    got = [[] for _ in range(n_texts)]
+    for d, s, e, i in zip(*(found.column(c).to_pylist() for c in ("doc", "start", "end", "pattern"))):
+        got[d].append((s, e, i))
+    return got
+
+
 @pytest.mark.parametrize("filler", FILLERS, ids=repr)
 def test_matches_at_internal_size_boundaries_equal_reference(filler):
     texts = [text_ending_in_matches(n, filler) for n in BOUNDARY_SIZES]
     expected = [ref_matches(t, EDGE_SET) for t in texts]
     for engine in engines():
         found = build_set(EDGE_SET, engine=engine).matches(texts)
-        got = [[] for _ in texts]
-        for d, s, e, i in zip(*(found.column(c).to_pylist() for c in ("doc", "start", "end", "pattern"))):
-            got[d].append((s, e, i))
-        assert got == expected, engine
+        assert matches_by_text(found, len(texts)) == expected, engine
 
 
 @pytest.mark.parametrize("steps", cotsieve.STEP_MODES)
@@ -106,3 +111,20 @@ def test_dfa_anchor_checks_stay_linear_in_a_run_of_line_prefix_bytes():
     # Linear work gives a ratio near 8 and quadratic near 64; noise stays far
     # from the threshold either way.
     assert ratio < 24, f"8x the text took {ratio:.0f}x the time"
+
+
+def test_anchored_runs_of_spaces_in_long_whitespace_equal_reference():
+    # Found by the scan fuzzer: a 264-space pattern anchored at sentence
+    # starts occurs at every offset of a long run of spaces. Each occurrence
+    # checks its anchor by looking back over the run, which made the
+    # reference quadratic (30 s for a 12 KB text); the engines must agree
+    # with it on every overlapping candidate.
+    spaces = RefPattern(b" " * 264, "verify", "insensitive", "end", "sentence_start")
+    dashes = RefPattern(b"- -", "verify", "insensitive", "word", "line_start")
+    patterns = [spaces, dashes]
+    texts = [b"Wait." + b" " * 20_000 + b"zzz", b"- " * 10_000 + b"\n- - x", b"zzz" + b" " * 5_000 + b". " + b" " * 300]
+    expected = [ref_matches(t, patterns) for t in texts]
+    assert expected[0], "the run after a sentence end holds matches"
+    for engine in engines():
+        found = build_set(patterns, engine=engine).matches(texts)
+        assert matches_by_text(found, len(texts)) == expected, engine
