@@ -19,9 +19,11 @@ bool answ_at(const uint8_t* p) {
 // each hint costs the answer parser a look.
 bool box_at(const uint8_t* p) { return p[0] == '\\' && ((p[1] == 'b' && p[2] == 'o') || (p[1] == 'f' && p[2] == 'b')); }
 
-// What a byte is, for the portable classifier: one table load per byte,
-// and the rare bytes that may start a hint are looked at further.
-enum : uint8_t { kSpace = 1, kLf = 2, kEndMark = 4, kHintStart = 8 };
+// What a byte is, for the portable classifier. The bits are placed so that
+// a byte's kind and the next byte's combine by shifts: a sentence end is an
+// end mark (bit 2) followed by whitespace (bit 0), and a hint may start at a
+// backslash or at an "a" (bit 4) followed by an "n" (bit 5).
+enum : uint8_t { kSpace = 1, kLf = 2, kEndMark = 4, kBackslash = 8, kLetterA = 16, kLetterN = 32 };
 
 struct ByteKinds {
   uint8_t of[256] = {};
@@ -30,25 +32,50 @@ struct ByteKinds {
       if (kBytes.whitespace[c]) of[c] |= kSpace;
       if (c == '\n') of[c] |= kLf;
       if (c == '.' || c == '!' || c == '?') of[c] |= kEndMark;
-      if (c == '\\' || kBytes.fold[c] == 'a') of[c] |= kHintStart;
+      if (c == '\\') of[c] |= kBackslash;
+      if (kBytes.fold[c] == 'a') of[c] |= kLetterA;
+      if (kBytes.fold[c] == 'n') of[c] |= kLetterN;
     }
   }
 };
 constexpr ByteKinds kKinds{};
 
-// The portable classifier: a byte at a time, with the same look-ahead as
-// the vector ones.
+// Bit k of the result is bit `bit` of byte k of `kinds`, for the eight
+// bytes of a word: the multiply gathers one bit per byte into the top byte.
+inline uint64_t gather(uint64_t kinds, int bit) {
+  return (((kinds >> bit) & 0x0101010101010101ull) * 0x0102040810204080ull) >> 56;
+}
+
+// The portable classifier: each byte's kind by one table load, eight kinds
+// to a word, and the masks taken from the words eight bits at a time. Only
+// words with a byte that may start a hint look further.
 struct PortableClassifier {
   static uint64_t* put(uint64_t mask, uint64_t base, uint64_t* to) { return put_bits(mask, base, to); }
 
+  static uint64_t kinds_at(const uint8_t* p) {
+    uint64_t kinds = 0;
+    for (int b = 0; b < 8; ++b) kinds |= uint64_t{kKinds.of[p[b]]} << (8 * b);
+    return kinds;
+  }
+
   BlockMasks operator()(const uint8_t* p) const {
     BlockMasks m{0, 0, 0, 0};
-    for (int j = 0; j < 64; ++j) {
-      const uint8_t kind = kKinds.of[p[j]];
-      m.space |= uint64_t{(kind & kSpace) != 0} << j;
-      m.lf |= uint64_t{(kind & kLf) != 0} << j;
-      m.end |= uint64_t{(kind & kEndMark) != 0 && kBytes.whitespace[p[j + 1]]} << j;
-      if (__builtin_expect(kind & kHintStart, 0) && (box_at(p + j) || answ_at(p + j))) m.hint |= uint64_t{1} << j;
+    uint64_t kinds = kinds_at(p);
+    for (int w = 0; w < 8; ++w) {
+      // The next word's kinds; past the last word only the one byte that
+      // the last byte needs (the look-ahead is three bytes).
+      const uint64_t following = w < 7 ? kinds_at(p + 8 * w + 8) : uint64_t{kKinds.of[p[64]]};
+      const uint64_t next = (kinds >> 8) | (following << 56);  // each byte's following byte's kind
+      const int at = 8 * w;
+      m.space |= gather(kinds, 0) << at;
+      m.lf |= gather(kinds, 1) << at;
+      m.end |= gather(kinds & (next << 2), 2) << at;  // an end mark, then whitespace
+      const uint64_t may_start = gather(kinds, 3) | gather(kinds & (next >> 1), 4);  // "\", or "a" then "n"
+      for (uint64_t c = may_start; __builtin_expect(c != 0, 0); c &= c - 1) {
+        const int j = at + __builtin_ctzll(c);
+        if (box_at(p + j) || answ_at(p + j)) m.hint |= uint64_t{1} << j;
+      }
+      kinds = following;
     }
     return m;
   }
