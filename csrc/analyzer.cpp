@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "bytes.h"
 #include "layout.h"
@@ -48,6 +49,33 @@ inline uint64_t load8(const uint8_t* p) {
 constexpr uint64_t kHashKeys[4] = {0xa0761d6478bd642full, 0xe7037ed1a0b428dbull, 0x8ebc6af09c88c6e3ull,
                                    0x589965cc75374cc3ull};
 
+// A 64-bit hash of a byte string: 16 bytes per multiply, three independent
+// lanes on long strings, and overlapping loads for the last bytes instead of
+// a byte loop. Strings of under 8 bytes fall back to bytes. Each chunk is
+// mixed into its lane rather than replacing it, so no chunk can wipe what came
+// before it, and `mix` keeps both of its words.
+uint64_t hash_bytes(const uint8_t* p, uint64_t n) {
+  uint64_t seed = n * kHashKeys[0], a = 0, b = 0;
+  if (n >= 8) {
+    uint64_t i = 0;
+    if (n > 16) {
+      uint64_t lane1 = seed, lane2 = seed;
+      for (; i + 48 < n; i += 48) {
+        seed ^= mix(load8(p + i) ^ kHashKeys[1], load8(p + i + 8) ^ seed);
+        lane1 ^= mix(load8(p + i + 16) ^ kHashKeys[2], load8(p + i + 24) ^ lane1);
+        lane2 ^= mix(load8(p + i + 32) ^ kHashKeys[3], load8(p + i + 40) ^ lane2);
+      }
+      seed ^= lane1 ^ lane2;
+      for (; i + 16 < n; i += 16) seed ^= mix(load8(p + i) ^ kHashKeys[1], load8(p + i + 8) ^ seed);
+    }
+    a = load8(p + (n > 16 ? n - 16 : 0));
+    b = load8(p + n - 8);
+  } else {
+    for (uint64_t k = 0; k < n; ++k) a = (a << 8) | p[k];
+  }
+  return fold_multiply(kHashKeys[1] ^ n, mix(a ^ kHashKeys[1], b ^ seed));
+}
+
 // The spellings that open a box (docs/metrics.md).
 constexpr const char* kBoxOpeners[] = {"\\boxed{", "\\fbox{"};
 
@@ -84,8 +112,9 @@ struct Span {
 // pass over them pairs each with the first earlier unit of its key, and a
 // second compares the pairs' bytes. Near-repeats share keys often enough
 // ("subtract 3 to get 31." after "subtract 1 to get 31."): a unit whose
-// bytes differ from its key's first unit is compared with the earlier such
-// units of its key.
+// bytes differ from its key's first unit is looked up by a hash of all its
+// bytes among the earlier such units, so that many units sharing a key
+// (which text can be built to do) cost linear time, not quadratic.
 class RepeatFinder {
  public:
   struct UnitRef {
@@ -109,13 +138,11 @@ class RepeatFinder {
     n_units_ = n_units;
     uint64_t repeated = 0;
     const size_t n_pairs = pair_with_first_of_key(t);
-    size_t n_unlike = 0;  // units unlike the first unit of their key, in pairs_[0, n_unlike)
+    if (!unlike_.empty()) unlike_.clear();  // clear() also wipes the buckets, however few units used them
     for (size_t k = 0; k < n_pairs; ++k) {
-      const Pair pair = pairs_[k];
-      if (same_bytes(t, pair.earlier, pair.later) || repeats_an_unlike(t, pair, n_unlike))
+      const Pair& pair = pairs_[k];
+      if (same_bytes(t, pair.earlier, pair.later) || repeats_an_unlike(t, pair.later))
         repeated += units_[pair.later].length;
-      else
-        pairs_[n_unlike++] = pair;  // k >= n_unlike: a pair already read
     }
     return repeated;
   }
@@ -123,7 +150,6 @@ class RepeatFinder {
  private:
   struct Pair {
     size_t earlier, later;
-    uint64_t key;
   };
 
   bool same_bytes(const uint8_t* t, size_t a, size_t b) const {
@@ -131,11 +157,14 @@ class RepeatFinder {
            std::memcmp(t + units_[a].start, t + units_[b].start, units_[b].length) == 0;
   }
 
-  // Whether the later unit of `pair` has the bytes of an earlier unit that
-  // was unlike the first of its key.
-  bool repeats_an_unlike(const uint8_t* t, const Pair& pair, size_t n_unlike) const {
-    for (size_t k = 0; k < n_unlike; ++k)
-      if (pairs_[k].key == pair.key && same_bytes(t, pairs_[k].later, pair.later)) return true;
+  // Whether `unit`, unlike the first unit of its key, has the bytes of an
+  // earlier such unit; if not, it is remembered as one.
+  bool repeats_an_unlike(const uint8_t* t, size_t unit) {
+    const uint64_t hash = hash_bytes(t + units_[unit].start, units_[unit].length);
+    const auto [first, last] = unlike_.equal_range(hash);
+    for (auto it = first; it != last; ++it)
+      if (same_bytes(t, it->second, unit)) return true;
+    unlike_.emplace(hash, unit);
     return false;
   }
 
@@ -199,7 +228,6 @@ class RepeatFinder {
       const bool seen = slot.key == key;
       pairs_[n_pairs].earlier = slot.unit;  // field by field: see BoxCloser::push
       pairs_[n_pairs].later = k;
-      pairs_[n_pairs].key = key;
       n_pairs += seen;
       slot.unit = seen ? slot.unit : k;
       slot.key = key;
@@ -210,6 +238,7 @@ class RepeatFinder {
   std::unique_ptr<UnitRef[]> units_;
   std::unique_ptr<Pair[]> pairs_;
   std::unique_ptr<Slot[]> slots_;
+  std::unordered_multimap<uint64_t, size_t> unlike_;  // units unlike the first of their key, by hash of their bytes
   size_t units_capacity_ = 0, slots_capacity_ = 0, n_units_ = 0, mask_ = 0;
   uint64_t generation_ = 0;
 };
@@ -350,33 +379,6 @@ struct AnalyzeScratch {
 const StepList& scratch_steps(const AnalyzeScratch& s) { return s.steps; }
 
 namespace {
-
-// A 64-bit hash of a byte string: 16 bytes per multiply, three independent
-// lanes on long strings, and overlapping loads for the last bytes instead of
-// a byte loop. Strings of under 8 bytes fall back to bytes. Each chunk is
-// mixed into its lane rather than replacing it, so no chunk can wipe what came
-// before it, and `mix` keeps both of its words.
-uint64_t hash_bytes(const uint8_t* p, uint64_t n) {
-  uint64_t seed = n * kHashKeys[0], a = 0, b = 0;
-  if (n >= 8) {
-    uint64_t i = 0;
-    if (n > 16) {
-      uint64_t lane1 = seed, lane2 = seed;
-      for (; i + 48 < n; i += 48) {
-        seed ^= mix(load8(p + i) ^ kHashKeys[1], load8(p + i + 8) ^ seed);
-        lane1 ^= mix(load8(p + i + 16) ^ kHashKeys[2], load8(p + i + 24) ^ lane1);
-        lane2 ^= mix(load8(p + i + 32) ^ kHashKeys[3], load8(p + i + 40) ^ lane2);
-      }
-      seed ^= lane1 ^ lane2;
-      for (; i + 16 < n; i += 16) seed ^= mix(load8(p + i) ^ kHashKeys[1], load8(p + i + 8) ^ seed);
-    }
-    a = load8(p + (n > 16 ? n - 16 : 0));
-    b = load8(p + n - 8);
-  } else {
-    for (uint64_t k = 0; k < n; ++k) a = (a << 8) | p[k];
-  }
-  return fold_multiply(kHashKeys[1] ^ n, mix(a ^ kHashKeys[1], b ^ seed));
-}
 
 // Trims whitespace off both ends; an all-whitespace span becomes empty.
 Span trim(const uint8_t* t, Span s) {
