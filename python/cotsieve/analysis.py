@@ -78,7 +78,9 @@ def _nullable_rows(values: np.ndarray) -> list[pa.Array]:
     which took a fifth of the time of converting the rows one by one."""
     valid = np.packbits(~np.isnan(values), axis=1, bitorder="little")
     n = values.shape[1]
-    return [pa.Array.from_buffers(pa.float64(), n, [pa.py_buffer(v), pa.py_buffer(row)]) for v, row in zip(valid, values)]
+    return [
+        pa.Array.from_buffers(pa.float64(), n, [pa.py_buffer(v), pa.py_buffer(row)]) for v, row in zip(valid, values)
+    ]
 
 
 def _nullable(values: np.ndarray) -> pa.Array:
