@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,10 +29,11 @@ import cotsieve  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from peers import best_seconds  # noqa: E402
 
-def units_sharing_a_key(n: int) -> bytes:
-    """Distinct 40-byte lines with the same length and first, middle and last
-    eight bytes."""
-    return b"\n".join(b"A" * 8 + b"%08x" % k + b"M" * 8 + b"%08x" % (k * 7919) + b"Z" * 8 for k in range(n))
+
+def units_sharing_a_key(n: int) -> list[bytes]:
+    """Distinct 40-byte units with one length and the same first, middle and
+    last eight bytes: all share repetition's key and differ elsewhere."""
+    return [b"A" * 8 + b"%08x" % k + b"M" * 8 + b"%08x" % (k * 7919) + b"Z" * 8 for k in range(n)]
 
 
 def prose() -> bytes:
@@ -41,30 +43,27 @@ def prose() -> bytes:
     return b"\n\n".join(r["text"].encode() for r in generate_traces(200))
 
 
-PIECES = {
-    "spaces": b" ",
-    "LFs": b"\n",
-    "NULs": b"\0",
-    "'. '": b". ",
-    "'- '": b"- ",
-    "'ans'": b"ans ",
-    "'\\b'": b"\\b",
-    "braces after \\boxed{": None,
-    "unclosed \\boxed{": b"\\boxed{1 ",
-    "answer phrases": b"The answer is 7. final answer: ",
-    "one sentence repeated": b"Let me compute the sum of the first ten terms again. ",
+def repeated(piece: bytes) -> Callable[[int], bytes]:
+    """A text of `size` bytes made of `piece` over and over."""
+    return lambda size: (piece * (size // len(piece) + 1))[:size]
+
+
+# Each input: its name, and how to make a text of about `size` bytes.
+INPUTS: dict[str, Callable[[int], bytes]] = {
+    "spaces": repeated(b" "),
+    "LFs": repeated(b"\n"),
+    "NULs": repeated(b"\0"),
+    "'. '": repeated(b". "),
+    "'- '": repeated(b"- "),
+    "'ans'": repeated(b"ans "),
+    "'\\b'": repeated(b"\\b"),
+    "braces after \\boxed{": lambda size: b"\\boxed{" + b"{" * size,
+    "unclosed \\boxed{": repeated(b"\\boxed{1 "),
+    "answer phrases": repeated(b"The answer is 7. final answer: "),
+    "one sentence repeated": repeated(b"Let me compute the sum of the first ten terms again. "),
+    "units sharing a key": lambda size: b"\n".join(units_sharing_a_key(size // 41)),
+    "prose": lambda size: repeated(prose())(size),
 }
-
-
-def text_of(name: str, piece: bytes | None, size: int) -> bytes:
-    if name == "braces after \\boxed{":
-        return b"\\boxed{" + b"{" * size
-    if name == "units sharing a key":
-        return units_sharing_a_key(size // 41)
-    if name == "prose":
-        base = prose()
-        return (base * (size // len(base) + 1))[:size]
-    return (piece * (size // len(piece) + 1))[:size]
 
 
 def seconds(text: pa.Array, patterns: cotsieve.PatternSet, mode: str, repeat: int) -> float:
@@ -78,15 +77,14 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(mb * 1e6) for mb in args.megabytes]
     patterns = cotsieve.PatternSet.load("default")
-    names = list(PIECES) + ["units sharing a key", "prose"]
     mb = " / ".join(f"{n / 1e6:g}" for n in sizes)
     steps = " / ".join(f"{b / a:g}" for a, b in zip(sizes, sizes[1:]))
     print(f"default set, one thread; MB/s at {mb} MB, in the mode slowest at the largest size")
     print(f"| input | slowest mode | MB/s | time ratios (linear: {steps}) |")
     print("|---|---|---:|---:|")
-    for name in names:
+    for name, make in INPUTS.items():
         # Arrow arrays made once, so that the copy of a list of bytes is not timed.
-        texts = [pa.array([text_of(name, PIECES.get(name), n)], pa.large_binary()) for n in sizes]
+        texts = [pa.array([make(n)], pa.large_binary()) for n in sizes]
         mode = max(cotsieve.STEP_MODES, key=lambda m: seconds(texts[-1], patterns, m, 1))
         times = [seconds(t, patterns, mode, args.repeat) for t in texts]
         rates = " / ".join(f"{n / 1e6 / t:,.0f}" for n, t in zip(sizes, times))

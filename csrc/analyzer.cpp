@@ -102,10 +102,9 @@ struct Span {
 // The bytes of a text's units that repeat an earlier unit's bytes, exactly.
 // A key made of a unit's length and its first, middle and last eight bytes
 // finds an earlier unit worth comparing, and only then are the bytes
-// compared.
-// (Hashing every byte of every unit cost a loop whose length the branch
-// predictor could not know.) Units are at least kRepeatableUnitBytes long,
-// so both eight-byte loads lie inside the unit.
+// compared. (Hashing every byte of every unit cost a loop whose length the
+// branch predictor could not know.) Units are at least kRepeatableUnitBytes
+// long, so all three eight-byte loads lie inside the unit.
 //
 // Whether a unit repeats is close to a coin toss on looping traces, so the
 // common path takes no branch on it: the long units are gathered first, one
@@ -367,7 +366,10 @@ struct AnalyzeScratch {
   std::vector<int64_t> steps_with;    // per category: steps flagged with it
   std::vector<size_t> labelled;     // steps labelled other than progress, in order
   Layout layout;
-  uint64_t unit_bytes = 0, repeated_bytes = 0;  // for repetition
+  // For repetition: the bytes of all units, and the long units gathered in
+  // `repeats` (compared only when the metrics ask).
+  uint64_t unit_bytes = 0;
+  size_t long_units = 0;
   StepList steps;
   std::vector<Step> marker_cut;  // marker mode's steps, before they replace the paragraphs
   std::vector<uint64_t> answer_hashes;
@@ -625,7 +627,7 @@ void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, 
     n_long += end - start >= kRepeatableUnitBytes;
   });
   s.unit_bytes = unit_bytes;
-  s.repeated_bytes = s.repeats.repeated_bytes(t, n_long);
+  s.long_units = n_long;
   if (mode_ == StepMode::kMarker) cut_at_markers(t, matches, s.steps, s.marker_cut);
   label_steps(matches, s);
 }
@@ -708,10 +710,6 @@ AnswerInfo Analyzer::answers_of(const TextRef& text, AnalyzeScratch& s) const {
   return info;
 }
 
-double Analyzer::repetition_of(const AnalyzeScratch& s) const {
-  return s.unit_bytes ? double(s.repeated_bytes) / double(s.unit_bytes) : kMissing;
-}
-
 void Analyzer::write_metrics(size_t row, const TextRef& text, const std::vector<Match>& matches, AnalyzeScratch& s,
                              const MetricColumns& out) const {
   steps_of(text, matches, s);
@@ -741,7 +739,8 @@ void Analyzer::write_metrics(size_t row, const TextRef& text, const std::vector<
   }
 
   out.longest_branch_run[row] = longest_run(s.steps, s.labelled, branch_category_);
-  out.repetition[row] = repetition_of(s);
+  out.repetition[row] =
+      s.unit_bytes ? double(s.repeats.repeated_bytes(text.data, s.long_units)) / double(s.unit_bytes) : kMissing;
 
   AnswerInfo answers = answers_of(text, s);
   out.first_answer_offset[row] = answers.first_offset;

@@ -3,10 +3,10 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "scanner.h"
+#include "slots.h"
 
 namespace cotsieve {
 
@@ -18,35 +18,9 @@ struct Step {
   uint32_t flags;  // bit c: a match of category c starts inside the step
 };
 
-// The steps of one text, in storage that only grows. Room is made for as
-// many steps as the text could have, and the segmenter writes each slot
-// before it decides whether to keep it, so slots are not cleared first.
-class StepList {
- public:
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  Step* begin() { return store_.get(); }
-  Step* end() { return store_.get() + size_; }
-  const Step* begin() const { return store_.get(); }
-  const Step* end() const { return store_.get() + size_; }
-  Step& operator[](size_t i) { return store_[i]; }
-  const Step& operator[](size_t i) const { return store_[i]; }
-
-  // Empties the list and makes room for `n` steps; returns the first slot.
-  Step* reset(size_t n) {
-    if (capacity_ < n) {
-      store_.reset(new Step[n]);
-      capacity_ = n;
-    }
-    size_ = 0;
-    return store_.get();
-  }
-  void resize(size_t n) { size_ = n; }  // after writing the slots below n
-
- private:
-  std::unique_ptr<Step[]> store_;
-  size_t capacity_ = 0, size_ = 0;
-};
+// The steps of one text: the segmenter writes each slot before it decides
+// whether to keep it.
+using StepList = Slots<Step>;
 
 struct AnswerInfo {
   int64_t first_offset = -1;
@@ -94,7 +68,6 @@ class Analyzer {
   void run(const std::vector<TextRef>& texts, int workers,
            const std::function<void(size_t, const TextRef&, const std::vector<Match>&, AnalyzeScratch&)>& each) const;
   AnswerInfo answers_of(const TextRef& text, AnalyzeScratch& s) const;
-  double repetition_of(const AnalyzeScratch& s) const;
 
   const Scanner& markers_;
   std::vector<int32_t> category_of_;

@@ -143,10 +143,12 @@ void compute_layout(const uint8_t* t, uint64_t n, StepStarts steps, Layout& out)
   static const BatchFn batch = chosen_batch();
   out.answer_hints.clear();
   out.unit_starts.clear();
-  LayoutCursors to{out.blocks.reset((n + kBlockBytes - 1) / kBlockBytes), nullptr, nullptr, steps, 0, LayoutCarry{}};
+  const size_t n_blocks = (n + kBlockBytes - 1) / kBlockBytes;
+  LayoutCursors to{out.blocks.reset(n_blocks), nullptr, nullptr, steps, 0, LayoutCarry{}};
   const LayoutLists lists{out.answer_hints, out.unit_starts};
   const uint64_t done = run_batches(batch, t, n, 0, to, lists);
   tail_blocks(batch, t, n, done, to, lists);
+  out.blocks.resize(n_blocks);
   out.words = to.words;
 }
 

@@ -2,13 +2,14 @@
 // It leaves bit masks, one word per 64-byte block, rather than lists of
 // offsets: where units, lines and paragraphs start is found for all 64 bytes
 // at once by carry propagation (layout_blocks.h). Unit starts and the rare
-// answer hints also become lists of offsets, which the analyzer walks.
+// answer hints become lists of offsets instead, which the analyzer walks.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <vector>
+
+#include "slots.h"
 
 namespace cotsieve {
 
@@ -49,36 +50,18 @@ enum class StepStarts : int { kUnits = 0, kLines = 1, kParagraphs = 2 };
 // whitespace; docs/metrics.md defines units, lines and paragraphs.
 struct BlockBits {
   uint64_t text;          // bytes that are not whitespace
-  uint64_t unit;          // first byte of a unit
   uint64_t step;          // first byte of a step (a unit, line or paragraph, as chosen)
   uint64_t opening;       // one past an LF, or a sentence end: where an opening sentence may end
   uint64_t steps_before;  // step bits in the blocks before this one
   uint64_t openings_before;  // opening bits in the blocks before this one
 };
 
-// The blocks of one text, in storage that only grows: every block is
-// written by the pass, so it is not cleared first.
-class Blocks {
- public:
-  size_t size() const { return size_; }
-  const BlockBits& operator[](size_t i) const { return store_[i]; }
-  BlockBits* reset(size_t n) {
-    if (capacity_ < n) {
-      store_.reset(new BlockBits[n]);
-      capacity_ = n;
-    }
-    size_ = n;
-    return store_.get();
-  }
-
- private:
-  std::unique_ptr<BlockBits[]> store_;
-  size_t capacity_ = 0, size_ = 0;
-};
+// The blocks of one text: the pass writes every block.
+using Blocks = Slots<BlockBits>;
 
 struct Layout {
   Blocks blocks;        // ceil(n / 64) of them
-  Offsets unit_starts;  // offsets of the unit bits
+  Offsets unit_starts;  // first bytes of the units (units are defined at BlockBits)
   Offsets answer_hints; // offsets of "\bo", "\fb" and case-folded "answ"
   uint64_t words = 0;   // maximal runs of non-whitespace bytes
 };

@@ -114,7 +114,8 @@ inline uint64_t after_marked_runs(uint64_t space, uint64_t marks, uint64_t& carr
 // a run that holds a blank line: an LF whose run of other whitespace back to
 // the LF before it is whole. That LF is found the same way, by adding a mark
 // one past each LF to the runs of whitespace other than LF.
-inline void block_bits(const BlockMasks& m, StepStarts step_starts, LayoutCarry& c, BlockBits& out) {
+// Returns the unit starts, which go out as a list.
+inline uint64_t block_bits(const BlockMasks& m, StepStarts step_starts, LayoutCarry& c, BlockBits& out) {
   const uint64_t after_end = (m.end << 1) | c.end, after_lf = (m.lf << 1) | c.lf;
   c.end = m.end >> 63;
   c.lf = m.lf >> 63;
@@ -127,13 +128,13 @@ inline void block_bits(const BlockMasks& m, StepStarts step_starts, LayoutCarry&
   }
   // Field by field: a whole struct built first went through the stack.
   out.text = ~m.space;
-  out.unit = unit;
   out.step = step;
   out.opening = after_lf | after_end;
   out.steps_before = c.steps;
   out.openings_before = c.openings;
   c.steps += static_cast<uint64_t>(__builtin_popcountll(step));
   c.openings += static_cast<uint64_t>(__builtin_popcountll(out.opening));
+  return unit;
 }
 
 template <class Classifier>
@@ -147,9 +148,7 @@ uint64_t layout_batch(const uint8_t* t, uint64_t n, uint64_t i, LayoutCursors& t
     const BlockMasks m = classify(t + i);
     words += static_cast<uint64_t>(__builtin_popcountll(~m.space & ((m.space << 1) | carry.after_space)));
     carry.after_space = m.space >> 63;
-    block_bits(m, to.step_starts, carry, *blocks);
-    units = classify.put(blocks->unit, i, units);
-    ++blocks;
+    units = classify.put(block_bits(m, to.step_starts, carry, *blocks++), i, units);
     // Hints are rare: a branch that is nearly always right costs less than
     // a store per block.
     if (__builtin_expect(m.hint != 0, 0)) hints = classify.put(m.hint, i, hints);

@@ -18,6 +18,7 @@ cotsieve = pytest.importorskip("cotsieve")
 from cotsieve import Pattern, PatternSet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_adversarial import units_sharing_a_key  # noqa: E402
 from peers import best_seconds  # noqa: E402
 
 # The prefilter reads text in 64-byte windows, each with 4 bytes of look-ahead
@@ -130,14 +131,8 @@ def test_anchored_runs_of_spaces_in_long_whitespace_equal_reference():
         assert matches_by_text(found, len(texts)) == expected, engine
 
 
-def _units_sharing_a_key(n: int) -> list[bytes]:
-    """Distinct 40-byte units with one length and the same first, middle and
-    last eight bytes: all share the engine's key and differ elsewhere."""
-    return [b"A" * 8 + b"%08x" % k + b"M" * 8 + b"%08x" % (k * 7919) + b"Z" * 8 for k in range(n)]
-
-
 def test_units_sharing_a_key_count_exactly():
-    units = _units_sharing_a_key(500)
+    units = units_sharing_a_key(500)
     repeats = units[::7] + units[3::50]
     text = b"\n".join(units + repeats)
     repetition = cotsieve.analyze([text], threads=1).column("repetition")[0].as_py()
@@ -147,7 +142,7 @@ def test_units_sharing_a_key_count_exactly():
 def test_units_sharing_a_key_take_linear_time():
     # Each such unit is unlike the first of its key; a list of those scanned
     # per unit made the work quadratic in their number.
-    small, large = (b"\n".join(_units_sharing_a_key(n)) for n in (2_000, 16_000))
+    small, large = (b"\n".join(units_sharing_a_key(n)) for n in (2_000, 16_000))
     ratio = best_seconds(lambda: cotsieve.analyze([large], threads=1), 3) / best_seconds(
         lambda: cotsieve.analyze([small], threads=1), 3
     )
