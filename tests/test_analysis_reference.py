@@ -219,8 +219,13 @@ def _is_utf8(data: bytes) -> bool:
 
 
 # The engine classifies bytes 64 at a time; what a block's last bytes mean can
-# depend on the next block's first bytes.
-BLOCK_EDGE_PIECES = [b"The ANSWER is 7. ", b"\\boxed{5}", b"\\fbox{6}", b"done. x", b"done.\n", b"a\n\nb", b"w  w"]
+# depend on the next block's first bytes. The last piece is a whitespace run
+# holding several cuts and blank lines, so that some offset puts a cut on a
+# block's first byte while a cut before it carries over the edge.
+BLOCK_EDGE_PIECES = [
+    b"The ANSWER is 7. ", b"\\boxed{5}", b"\\fbox{6}", b"done. x", b"done.\n", b"a\n\nb", b"w  w",
+    b"x. \n \n\n \ny",
+]
 
 
 @pytest.mark.parametrize("piece", BLOCK_EDGE_PIECES)
