@@ -121,28 +121,22 @@ class RepeatFinder {
   };
 
   // Before each text: room for `units` units, for the caller to write
-  // (start and length) before it calls repeated_bytes.
+  // (start and length) and then to `keep` the first of them.
   UnitRef* start(size_t units) {
-    if (units_capacity_ < units) {
-      units_.reset(new UnitRef[units]);
-      pairs_.reset(new Pair[units]);
-      units_capacity_ = units;
-    }
-    return units_.get();
+    pairs_.reset(units);
+    return units_.reset(units);
   }
+  // The units kept: those of at least kRepeatableUnitBytes, in text order.
+  void keep(size_t n_units) { units_.resize(n_units); }
 
-  // The repeated bytes of the first `n_units` units written (those of at
-  // least kRepeatableUnitBytes, in text order).
-  uint64_t repeated_bytes(const uint8_t* t, size_t n_units) {
-    n_units_ = n_units;
+  // The repeated bytes of the units kept.
+  uint64_t repeated_bytes(const uint8_t* t) {
     uint64_t repeated = 0;
-    const size_t n_pairs = pair_with_first_of_key(t);
+    pair_with_first_of_key(t);
     if (!unlike_.empty()) unlike_.clear();  // clear() also wipes the buckets, however few units used them
-    for (size_t k = 0; k < n_pairs; ++k) {
-      const Pair& pair = pairs_[k];
+    for (const Pair& pair : pairs_)
       if (same_bytes(t, pair.earlier, pair.later) || repeats_an_unlike(t, pair.later))
         repeated += units_[pair.later].length;
-    }
     return repeated;
   }
 
@@ -197,7 +191,7 @@ class RepeatFinder {
   // Starts a generation, with at most one unit in four slots: short probes.
   void next_generation() {
     size_t capacity = 16;
-    while (capacity < 4 * n_units_) capacity <<= 1;
+    while (capacity < 4 * units_.size()) capacity <<= 1;
     if (slots_capacity_ < capacity) {
       slots_.reset(new Slot[capacity]());
       slots_capacity_ = capacity;
@@ -210,35 +204,36 @@ class RepeatFinder {
     mask_ = capacity - 1;
   }
 
-  // Pairs every unit whose key an earlier unit has with the first such
-  // unit; returns the number of pairs.
-  size_t pair_with_first_of_key(const uint8_t* t) {
+  // Pairs every unit whose key an earlier unit has with the first such unit.
+  void pair_with_first_of_key(const uint8_t* t) {
     next_generation();
-    for (size_t k = 0; k < n_units_; ++k) units_[k].key = key_of(t, units_[k]);
+    const size_t n_units = units_.size();
+    for (UnitRef& unit : units_) unit.key = key_of(t, unit);
     // The slots of a long text's units lie beyond the L1 cache, and each
     // probe would wait on its load: the slot of a unit a few ahead is
     // fetched while this one's is probed.
     constexpr size_t kAhead = 8;
+    Pair* pairs = pairs_.begin();
     size_t n_pairs = 0;
-    for (size_t k = 0; k < n_units_; ++k) {
-      if (k + kAhead < n_units_) __builtin_prefetch(&slots_[home_of(units_[k + kAhead].key)]);
+    for (size_t k = 0; k < n_units; ++k) {
+      if (k + kAhead < n_units) __builtin_prefetch(&slots_[home_of(units_[k + kAhead].key)]);
       const uint64_t key = units_[k].key;
       Slot& slot = slots_[slot_of(key)];
       const bool seen = slot.key == key;
-      pairs_[n_pairs].earlier = slot.unit;  // field by field: see BoxCloser::push
-      pairs_[n_pairs].later = k;
+      pairs[n_pairs].earlier = slot.unit;  // field by field: see BoxCloser::push
+      pairs[n_pairs].later = k;
       n_pairs += seen;
       slot.unit = seen ? slot.unit : k;
       slot.key = key;
     }
-    return n_pairs;
+    pairs_.resize(n_pairs);
   }
 
-  std::unique_ptr<UnitRef[]> units_;
-  std::unique_ptr<Pair[]> pairs_;
-  std::unique_ptr<Slot[]> slots_;
+  Slots<UnitRef> units_;
+  Slots<Pair> pairs_;
+  std::unique_ptr<Slot[]> slots_;  // cleared, unlike Slots: a key is read before it is written
   std::unordered_multimap<uint64_t, size_t> unlike_;  // units unlike the first of their key, by hash of their bytes
-  size_t units_capacity_ = 0, slots_capacity_ = 0, n_units_ = 0, mask_ = 0;
+  size_t slots_capacity_ = 0, mask_ = 0;
   uint64_t generation_ = 0;
 };
 
@@ -369,7 +364,6 @@ struct AnalyzeScratch {
   // For repetition: the bytes of all units, and the long units gathered in
   // `repeats` (compared only when the metrics ask).
   uint64_t unit_bytes = 0;
-  size_t long_units = 0;
   StepList steps;
   std::vector<Step> marker_cut;  // marker mode's steps, before they replace the paragraphs
   std::vector<uint64_t> answer_hashes;
@@ -627,7 +621,7 @@ void Analyzer::steps_of(const TextRef& text, const std::vector<Match>& matches, 
     n_long += end - start >= kRepeatableUnitBytes;
   });
   s.unit_bytes = unit_bytes;
-  s.long_units = n_long;
+  s.repeats.keep(n_long);
   if (mode_ == StepMode::kMarker) cut_at_markers(t, matches, s.steps, s.marker_cut);
   label_steps(matches, s);
 }
@@ -740,7 +734,7 @@ void Analyzer::write_metrics(size_t row, const TextRef& text, const std::vector<
 
   out.longest_branch_run[row] = longest_run(s.steps, s.labelled, branch_category_);
   out.repetition[row] =
-      s.unit_bytes ? double(s.repeats.repeated_bytes(text.data, s.long_units)) / double(s.unit_bytes) : kMissing;
+      s.unit_bytes ? double(s.repeats.repeated_bytes(text.data)) / double(s.unit_bytes) : kMissing;
 
   AnswerInfo answers = answers_of(text, s);
   out.first_answer_offset[row] = answers.first_offset;
