@@ -14,6 +14,7 @@ import random
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -140,11 +141,32 @@ def kill_after(corpus: Path, out: Path, delay: float) -> dict:
     return {"delay": delay, "interrupted": interrupted, "final": final_files(out)}
 
 
+def gzip_members(data: bytes) -> list[bytes]:
+    """The decompressed bytes of each member of a gzip stream; raises on a stream cut short."""
+    members = []
+    while data:
+        member = zlib.decompressobj(31)
+        members.append(member.decompress(data))
+        if not member.eof:
+            raise EOFError("the gzip stream ends inside a member")
+        data = member.unused_data
+    return members
+
+
 def check_complete(name: str, data: bytes, expected: dict[str, bytes]) -> None:
-    """A final file from a killed run is valid in its format and the very file an uninterrupted run writes."""
+    """A final file from a killed run is valid in its format and the very file an uninterrupted run writes.
+
+    The kept file is compared member by member, decompressed: the same records
+    in the same 4 MiB members. Its compressed bytes are not compared, because
+    ISA-L's deflate does not promise the same encoding of the same input on
+    every run: one of 157 runs under CPU load encoded one member differently,
+    with the same bytes inside (docs/reliability.md, finding 10).
+    """
     if name == KEPT:
-        gzip.decompress(data)  # raises EOFError on a stream cut short
-    elif name == "metrics.parquet":
+        same = gzip_members(data) == gzip_members(expected[name])
+        assert same, f"{name} holds other records or members than the uninterrupted run's"
+        return
+    if name == "metrics.parquet":
         pq.read_table(pa.BufferReader(data))
     elif name == "rejected.jsonl":
         [json.loads(line) for line in data.splitlines()]
