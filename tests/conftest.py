@@ -4,11 +4,25 @@ Tests import the installed package, never the source tree, so they check what
 users get. Triton kernels run in the interpreter unless a GPU run is asked for.
 """
 
+import atexit
+import itertools
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+import hermetic
+
+# Before any test module imports a library that reads them (Hugging Face
+# libraries read their offline flags at import): every process the suite
+# starts runs with a fresh home and the settings that keep it on loopback.
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="cotsieve-tests-"))
+atexit.register(shutil.rmtree, _SESSION_ROOT, ignore_errors=True)
+hermetic.apply(hermetic.make_home(_SESSION_ROOT))
 
 # `python -m pytest` puts the current folder first on sys.path. From the
 # checkout's root that would let the source folder kernels/ (installed as
@@ -45,3 +59,52 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real traces not available at {path}")
     return path
+
+
+def chromium_binary() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no chromium on PATH (Debian: apt-get install -y chromium)")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """Run headless Chromium on a page with the suite's flags, each call with a fresh profile.
+
+    ``browser(page, "--dump-dom")`` returns the ``CompletedProcess``.
+    """
+    binary = chromium_binary()
+    launches = itertools.count()
+
+    def run(page: Path, *args: str) -> subprocess.CompletedProcess:
+        profile = tmp_path / f"chromium-profile-{next(launches)}"
+        command = hermetic.chromium_command(binary, profile, "--enable-logging=stderr", "--v=0", *args, page.as_uri())
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """A one-node Ray instance on a loopback address for the module's tests; shut down after them."""
+    ray = pytest.importorskip("ray")
+    ray.init(**hermetic.ray_init_kwargs())
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture
+def loopback_ray_init(monkeypatch):
+    """Make a plain ``ray.init(...)``, as the docs write it, start its node on a loopback address."""
+    ray = pytest.importorskip("ray")
+    user_init = ray.init
+
+    def init(*args, **kwargs):
+        return user_init(*args, **{**kwargs, "_node_ip_address": hermetic.RAY_NODE_ADDRESSES[0]})
+
+    monkeypatch.setattr(ray, "init", init)
+    return ray

@@ -33,7 +33,9 @@ def test_report_example(capsys):
 
 
 @pytest.mark.parametrize("title, module", SECTIONS.items())
-def test_integration_example(title, module):
+def test_integration_example(title, module, request):
     pytest.importorskip(module)
+    if module == "ray":
+        request.getfixturevalue("loopback_ray_init")
     text = section((DOCS / "integrations.md").read_text("utf-8"), title)
     run_blocks(python_blocks(text), DOCS / "integrations.md")

@@ -17,11 +17,8 @@ RULES = ["drop-top 10% branch_step_ratio per source", "repetition < 0.5", "drop-
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+def cluster(ray_instance):
     ray.data.DataContext.get_current().enable_progress_bars = False
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import gzip
 import json
 import re
 import shutil
-import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -181,44 +180,28 @@ def test_docstring_examples_run():
 # ---------------------------------------------------------------- in a browser
 
 
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("no chromium on PATH (Debian: apt-get install -y chromium)")
-
-
-def run_browser(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
-    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args, page.as_uri()]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
-
-
 def console_messages(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
-def test_the_page_in_a_browser(filtered, tmp_path):
+def test_the_page_in_a_browser(filtered, browser, tmp_path):
     _, out = filtered
     index = out / "report" / "index.html"
-    dom = run_browser(index, tmp_path, "--dump-dom")
+    dom = browser(index, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-images-ok="true"' in dom.stdout
     assert console_messages(dom.stderr) == []
-    view = run_browser(index.parent / "traces" / "trace-0.html", tmp_path, "--dump-dom")
+    view = browser(index.parent / "traces" / "trace-0.html", "--dump-dom")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in view.stdout and console_messages(view.stderr) == []
     shot = tmp_path / "report.png"
-    run_browser(index, tmp_path, f"--screenshot={shot}", "--window-size=1200,4000", "--hide-scrollbars")
+    browser(index, f"--screenshot={shot}", "--window-size=1200,4000", "--hide-scrollbars")
     assert shot.read_bytes()[:8] == PNG_MAGIC and shot.stat().st_size > 50_000
 
 
-def test_the_browser_check_notices_a_missing_figure(filtered, tmp_path):
+def test_the_browser_check_notices_a_missing_figure(filtered, browser, tmp_path):
     _, out = filtered
     broken = tmp_path / "broken"
     shutil.copytree(out / "report", broken)
     (broken / "figures" / "overlap.png").unlink()
-    dom = run_browser(broken / "index.html", tmp_path, "--dump-dom")
+    dom = browser(broken / "index.html", "--dump-dom")
     assert 'data-images-ok="false"' in dom.stdout
