@@ -62,7 +62,7 @@ def run_to_completion(corpus: Path, out: Path) -> float:
 # in a fixed order: rejected.jsonl, metrics.parquet, kept.*, summary.json.
 DIE_BEFORE_COMMIT = """
 import os, sys
-from cotsieve import io_writers
+from cotsieve.io import writers as io_writers
 from cotsieve.cli import main
 limit, done = int(sys.argv[1]), []
 commit = io_writers.AtomicFile.commit

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-MODULES = ["cotsieve", "cotsieve._malloc", "cotsieve.patterns", "cotsieve.analysis", "cotsieve.io", "cotsieve.io_writers",
+MODULES = ["cotsieve", "cotsieve._malloc", "cotsieve.patterns", "cotsieve.analysis", "cotsieve.errors", "cotsieve.io", "cotsieve.io.sources", "cotsieve.io.text", "cotsieve.io.chunks",
+           "cotsieve.io.prefetch", "cotsieve.io.jsonl", "cotsieve.io.arrow", "cotsieve.io.corpus", "cotsieve.io.writers",
            "cotsieve.rules", "cotsieve.pipeline", "cotsieve.synth", "cotsieve.demo", "cotsieve.report"]
 
 
