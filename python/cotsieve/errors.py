@@ -12,8 +12,10 @@ Any other exception is a bug, and the command line says so.
 Example:
     >>> issubclass(UsageError, ValueError), issubclass(BadInputError, ValueError)
     (True, False)
-    >>> OutputExistsError.__name__
-    'OutputExistsError'
+    >>> from cotsieve.errors import OutputExistsError
+    >>> from cotsieve.pipeline import OutputExistsError as raised_by_the_pipeline
+    >>> OutputExistsError is raised_by_the_pipeline
+    True
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ each block (the native reader, with the per-line parser for the lines it
 leaves to Python and for nested text paths).
 
 Example:
-    >>> _line_offsets(b'{"text": "a"}\n\n').tolist()
+    >>> _line_offsets(b'{"text": "a"}\\n\\n').tolist()
     [0, 14, 15]
     >>> _parse_line(b"[1]")
     (None, 'JSON value is a list, expected an object')
