@@ -85,7 +85,7 @@ def test_bad_input_exit_codes(tmp_path, capsys):
 
 
 def test_demo(tmp_path, capsys):
-    pytest.importorskip("cotsieve.synth")
+    pytest.importorskip("cotsieve.testing")
     assert main(["demo", "--n", "60", "--out", str(tmp_path), "--quiet"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "synth-branchy" in out and "60 read" in out

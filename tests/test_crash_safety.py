@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cotsieve.synth import generate_traces
+from cotsieve.testing import generate_traces
 
 SEED = 20261122
 N_KILLS = 7

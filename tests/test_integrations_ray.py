@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cotsieve.cli import EXIT_OK, main
-from cotsieve.synth import generate_traces
+from cotsieve.testing import generate_traces
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
