@@ -33,8 +33,8 @@ _EXIT_CODES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], 
     (KeyboardInterrupt, EXIT_INTERRUPTED),
 )
 
-# Modules reworked elsewhere still raise a builtin error for some mistakes of
-# the user; until they raise UsageError, these (type, module, message part)
+# rules, pipeline and profiling still raise a builtin error for some mistakes
+# of the user; until they raise UsageError, these (type, module, message part)
 # mark them. Any other KeyError or TypeError is a bug.
 _USER_ERRORS_RAISED_AS_BUILTINS = (
     (KeyError, "cotsieve.rules", "no column "),  # a rule's metric or group field is not in the metrics
