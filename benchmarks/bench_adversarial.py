@@ -5,7 +5,7 @@ Each input is one text of repeated pieces: runs of spaces, LFs and NULs,
 neither), open braces after ``\\boxed{``, ``\\boxed{`` repeated with no
 closing brace, answer phrases with and without values, one sentence
 repeated, and units that all share repetition's key but not their bytes.
-Synthetic reasoning traces (``cotsieve.synth``) run beside them as the peer.
+Synthetic reasoning traces (``cotsieve.testing``) run beside them as the peer.
 
 For each input it prints MB/s at each size with the ``default`` set on one
 thread, in the step mode that is slowest at the largest size, and the
@@ -38,7 +38,7 @@ def units_sharing_a_key(n: int) -> list[bytes]:
 
 def prose() -> bytes:
     """Synthetic reasoning traces, the shipped generator's."""
-    from cotsieve.synth import generate_traces
+    from cotsieve.testing import generate_traces
 
     return b"\n\n".join(r["text"].encode() for r in generate_traces(200))
 

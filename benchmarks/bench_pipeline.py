@@ -52,7 +52,7 @@ def repeat_to_size(source: Path, target: Path, min_bytes: int, compression: Opti
 
 
 def synthetic(folder: Path, n: int) -> Path:
-    from cotsieve.synth import generate_traces, write_jsonl
+    from cotsieve.testing import generate_traces, write_jsonl
 
     path = folder / f"synth-{n}.jsonl.gz"
     if not path.exists():

@@ -3,7 +3,7 @@
 Three measurements, each reported as tokens/s (and, on CUDA, peak extra memory):
 
 * ``profile``: ``cotsieve.profile`` end to end on synthetic traces
-  (``cotsieve.synth``): tokenising with offsets, length-bucketed forward passes,
+  (``cotsieve.testing``): tokenising with offsets, length-bucketed forward passes,
   fused per-token statistics, step alignment and aggregates;
 * ``forward+stats``: one batch of ``--batch x --seq-len`` tokens through the
   model, fused (base model, then ``linear_token_stats`` on the hidden states)
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from cotsieve.kernels import linear_token_stats
 from cotsieve.profiling import load_model, output_head, profile
-from cotsieve.synth import generate_traces
+from cotsieve.testing import generate_traces
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

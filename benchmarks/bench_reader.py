@@ -30,7 +30,7 @@ from isal import igzip, isal_zlib
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cotsieve import _core  # noqa: E402
-from cotsieve.io import _line_offsets  # noqa: E402
+from cotsieve.io.jsonl import _line_offsets  # noqa: E402
 from peers import best_seconds_interleaved, shared_data_dir  # noqa: E402
 
 

@@ -19,8 +19,8 @@ DEFAULT_OUTPUT = PACKAGE_DIR / "data" / "sample_traces.jsonl.gz"
 
 
 def load_synth():
-    """Load ``cotsieve/synth.py`` on its own, so that no native build is needed."""
-    spec = importlib.util.spec_from_file_location("cotsieve_synth", PACKAGE_DIR / "synth.py")
+    """Load ``cotsieve/testing.py`` on its own, so that no native build is needed."""
+    spec = importlib.util.spec_from_file_location("cotsieve_testing", PACKAGE_DIR / "testing.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while building
     spec.loader.exec_module(module)

@@ -32,7 +32,7 @@ _CHECKOUT = Path(__file__).resolve().parents[1]
 sys.path[:] = [entry for entry in sys.path if Path(entry or os.curdir).resolve() != _CHECKOUT]
 
 # The command line keeps pyarrow from importing pandas when nothing has
-# imported it yet (cotsieve._pandas_probe), and pyarrow then stops spotting
+# imported it yet (cotsieve.cli.process), and pyarrow then stops spotting
 # pandas objects. Tests call the command line in this process and later hand
 # pandas objects to pyarrow, so pandas comes in first, as in a user's session;
 # tests/test_cli.py checks the real command line in a child process.

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from cotsieve.io import ReadOptions, TextSpec, _blank_lines, _line_offsets, _parse_block_native, _parse_lines, \
-    _think_tagged
+from cotsieve.io import ReadOptions, TextSpec
+from cotsieve.io.jsonl import _blank_lines, _line_offsets, _parse_block_native, _parse_lines
+from cotsieve.io.text import think_tagged
 
 FIELDS = ("source", "id")
 OPTIONS = ReadOptions(TextSpec("text", think="keep"), fields=FIELDS)
@@ -21,7 +22,7 @@ def both_ways(block: bytes) -> tuple[tuple, tuple]:
     blank = _blank_lines(block, offsets)
     native = _parse_block_native(block, raw, offsets, blank, OPTIONS)
     reference = _parse_lines(raw, blank, OPTIONS)
-    return as_lists(*native), as_lists(*reference, _think_tagged(reference[0]))
+    return as_lists(*native), as_lists(*reference, think_tagged(reference[0]))
 
 
 def as_lists(texts: pa.Array, reasons: pa.Array, fields: pa.Table, tagged) -> tuple[list, list, dict, list]:

@@ -8,7 +8,8 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from cotsieve.cli import EXIT_BAD_INPUT, EXIT_OK, EXIT_OUTPUT_EXISTS, EXIT_USAGE, main
+import cotsieve.cli.commands
+from cotsieve.cli import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_OUTPUT_EXISTS, EXIT_USAGE, main
 
 TEXTS = ["Let x = 1.\n\nAlternatively, x = 2.", "x = 1.\n\nSo x = 1.", "Hmm.\n\nWait, no.\n\nPerhaps 4."]
 
@@ -84,7 +85,7 @@ def test_bad_input_exit_codes(tmp_path, capsys):
 
 
 def test_demo(tmp_path, capsys):
-    pytest.importorskip("cotsieve.synth")
+    pytest.importorskip("cotsieve.testing")
     assert main(["demo", "--n", "60", "--out", str(tmp_path), "--quiet"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "synth-branchy" in out and "60 read" in out
@@ -126,3 +127,29 @@ def test_a_saved_dataset_anywhere_in_the_inputs_keeps_pyarrow_s_pandas_support(t
     assert reads_saved_dataset(parse(["analyze", str(corpus), str(saved), "--out", "o"]))
     assert reads_saved_dataset(parse(["report", "o", "--out", "r", "--corpus", str(saved)]))
     assert not reads_saved_dataset(parse(["demo"]))
+
+
+def test_a_rule_field_no_record_has_is_a_usage_error(corpus, tmp_path, capsys):
+    code = main(["filter", str(corpus), "--out", str(tmp_path / "o"), "--by", "n_steps", "--drop-top", "10%",
+                 "--per", "nowhere", "--field", "nowhere", "--quiet"])
+    assert code == EXIT_USAGE
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_a_bug_is_an_internal_error_with_its_traceback(corpus, monkeypatch, capsys):
+    def buggy_scan(args):
+        return {}["missing key"]
+
+    monkeypatch.setitem(cotsieve.cli.commands.COMMANDS, "scan", buggy_scan)
+    assert main(["scan", str(corpus), "--quiet"]) == EXIT_INTERNAL
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "internal error" in err
+
+
+def test_cotsieve_profile_cli_is_a_deprecated_alias():
+    sys.modules.pop("cotsieve.profile_cli", None)  # import it afresh, so that it warns here
+    with pytest.warns(DeprecationWarning, match="cotsieve.cli.profile"):
+        import cotsieve.profile_cli as alias
+    from cotsieve.cli import profile
+
+    assert alias.main is profile.main and alias.build_parser is profile.build_parser

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cotsieve.synth import generate_traces
+from cotsieve.testing import generate_traces
 
 SEED = 20261122
 N_KILLS = 7
@@ -62,7 +62,7 @@ def run_to_completion(corpus: Path, out: Path) -> float:
 # in a fixed order: rejected.jsonl, metrics.parquet, kept.*, summary.json.
 DIE_BEFORE_COMMIT = """
 import os, sys
-from cotsieve import io_writers
+from cotsieve.io import writers as io_writers
 from cotsieve.cli import main
 limit, done = int(sys.argv[1]), []
 commit = io_writers.AtomicFile.commit

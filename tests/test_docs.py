@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-MODULES = ["cotsieve", "cotsieve._malloc", "cotsieve.patterns", "cotsieve.analysis", "cotsieve.io", "cotsieve.io_writers",
-           "cotsieve.rules", "cotsieve.pipeline", "cotsieve.synth", "cotsieve.demo", "cotsieve.report"]
+MODULES = ["cotsieve", "cotsieve.patterns", "cotsieve.analysis", "cotsieve.errors",
+           "cotsieve.io", "cotsieve.io.sources", "cotsieve.io.text", "cotsieve.io.chunks", "cotsieve.io.prefetch",
+           "cotsieve.io.jsonl", "cotsieve.io.arrow", "cotsieve.io.corpus", "cotsieve.io.writers",
+           "cotsieve.rules", "cotsieve.pipeline", "cotsieve.testing", "cotsieve.demo", "cotsieve.report",
+           "cotsieve.cli", "cotsieve.cli.exit_codes", "cotsieve.cli.process"]
 
 
 def test_readme_python_example_runs(capsys):

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import cotsieve
-from cotsieve.synth import generate_traces
+from cotsieve.testing import generate_traces
 
 pytest.importorskip("datatrove")
 dt = pytest.importorskip("cotsieve.integrations.datatrove")

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import cotsieve
-from cotsieve.synth import generate_traces
+from cotsieve.testing import generate_traces
 
 datasets = pytest.importorskip("datasets")
 hf = pytest.importorskip("cotsieve.integrations.hf")

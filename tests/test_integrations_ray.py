@@ -1,13 +1,15 @@
 """Ray Data on a local two-CPU instance: the same metrics and the same kept records as the CLI."""
 
 import doctest
+import importlib
 import json
+import sys
 
 import pyarrow.parquet as pq
 import pytest
 
 from cotsieve.cli import EXIT_OK, main
-from cotsieve.synth import generate_traces
+from cotsieve.testing import generate_traces
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
@@ -66,10 +68,12 @@ def test_repeated_ids_are_refused(cluster):
         cray.filter_dataset(ds, "n_steps >= 1", id_column="id")
 
 
-def test_cotsieve_ray_reexports_the_helpers():
-    import cotsieve.ray
+def test_cotsieve_ray_is_a_deprecated_alias_of_the_helpers():
+    sys.modules.pop("cotsieve.ray", None)  # import it afresh, so that it warns here
+    with pytest.warns(DeprecationWarning, match="cotsieve.integrations.ray"):
+        alias = importlib.import_module("cotsieve.ray")
 
-    assert cotsieve.ray.filter_dataset is cray.filter_dataset and cotsieve.ray.CotsieveMetrics is cray.CotsieveMetrics
+    assert alias.filter_dataset is cray.filter_dataset and alias.CotsieveMetrics is cray.CotsieveMetrics
 
 
 def test_docstring_examples_run(cluster):

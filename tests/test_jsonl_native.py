@@ -147,7 +147,8 @@ def test_every_offset_of_a_long_string(special):
 
 
 def test_a_field_asked_for_twice_is_read_once():
-    from cotsieve.io import ReadOptions, TextSpec, _line_offsets, _parse_block_native
+    from cotsieve.io import ReadOptions, TextSpec
+    from cotsieve.io.jsonl import _line_offsets, _parse_block_native
 
     block = b'{"text": "x", "src": "a"}\n'
     offsets = _line_offsets(block)

@@ -11,9 +11,9 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cotsieve import io_writers
+from cotsieve.io import writers as io_writers
 from cotsieve.io import ReadOptions, read_corpus
-from cotsieve.io_writers import JsonlKeptWriter
+from cotsieve.io.writers import JsonlKeptWriter
 
 CODECS = [(None, None), ("gzip", 1), ("gzip", 3), ("gzip", 6), ("gzip", 0), ("zstd", 3)]
 

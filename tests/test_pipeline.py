@@ -199,7 +199,7 @@ def test_threads_do_not_change_results(tmp_path):
 def test_a_failed_write_stops_the_run_and_leaves_no_output(tmp_path, monkeypatch, rule):
     """Writes run behind the engine in a thread; a write that fails there
     (a full disk, say) is raised in the run, and nothing reaches a final name."""
-    from cotsieve import io_writers
+    from cotsieve.io import writers as io_writers
 
     calls = []
 
@@ -223,7 +223,7 @@ def test_a_failed_metrics_rewrite_stops_pass_two_at_the_next_chunk(tmp_path, mon
     import threading
     import time
 
-    from cotsieve import io_writers
+    from cotsieve.io import writers as io_writers
     from cotsieve.pipeline import _TwoPass
 
     failed = threading.Event()
@@ -250,7 +250,7 @@ def test_a_failed_metrics_rewrite_stops_pass_two_at_the_next_chunk(tmp_path, mon
 def test_write_behind_skips_queued_writes_when_the_caller_fails():
     import time
 
-    from cotsieve.io_writers import WriteBehind
+    from cotsieve.io.writers import WriteBehind
 
     done = []
 

@@ -284,7 +284,7 @@ def test_truncation_keeps_the_start_and_flags_it(smollm2):
 
 
 def test_cli_writes_the_tables(smollm2, tmp_path):
-    from cotsieve.profile_cli import main
+    from cotsieve.cli.profile import main
 
     model, tokenizer, folder = smollm2
     data = tmp_path / "traces.jsonl"

@@ -16,7 +16,7 @@ import pytest
 import cotsieve
 from cotsieve.cli import EXIT_OK, EXIT_OUTPUT_EXISTS, EXIT_USAGE, main
 from cotsieve.rules import DropShare, RuleSet, length_baseline
-from cotsieve.synth import generate_traces
+from cotsieve.testing import generate_traces
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 VOID_TAGS = {"meta", "img", "br", "hr", "link", "input"}

@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 
-from cotsieve import synth
-from cotsieve.synth import generate_traces, write_jsonl
+from cotsieve import testing
+from cotsieve.testing import generate_traces, write_jsonl
 
 FIELDS = {"id", "source", "problem_id", "problem", "text", "answer"}
 SOURCES = {"synth-convergent", "synth-branchy"}
@@ -181,15 +181,15 @@ def test_gzip_output_is_reproducible(tmp_path):
 def test_sample_corpus_matches_a_fresh_regeneration(tmp_path):
     shipped = importlib.resources.files("cotsieve") / "data" / "sample_traces.jsonl.gz"
     fresh = tmp_path / "sample_traces.jsonl.gz"
-    synth.write_sample(fresh)
+    testing.write_sample(fresh)
     # Compare the decompressed JSON lines: the compressed bytes also depend on
     # the zlib build Python links against.
     assert gzip.decompress(shipped.read_bytes()) == gzip.decompress(fresh.read_bytes())
     assert len(shipped.read_bytes()) < 1_000_000
     records = [json.loads(line) for line in gzip.decompress(shipped.read_bytes()).splitlines()]
-    assert len(records) == synth.SAMPLE_SIZE
+    assert len(records) == testing.SAMPLE_SIZE
 
 
 def test_docstring_examples_run():
-    failures, tried = doctest.testmod(synth, optionflags=doctest.ELLIPSIS)
+    failures, tried = doctest.testmod(testing, optionflags=doctest.ELLIPSIS)
     assert tried and not failures

@@ -1,7 +1,10 @@
 """cotsieve: curate and profile long chain-of-thought corpora.
 
 The entry point is a compiled ``PatternSet``; see ``docs/semantics.md`` for the
-exact matching rules.
+exact matching rules, and ``docs/architecture.md`` for the flow from input to
+outputs and the package each step lives in. ``cotsieve.kernels`` is the
+repository's top-level ``kernels/`` folder, which ``pyproject.toml`` installs
+into this package.
 
 Example:
     >>> import cotsieve

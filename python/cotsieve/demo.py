@@ -1,6 +1,6 @@
 """The paper's remedy on a synthetic corpus, end to end.
 
-``run_demo`` writes convergent and branch-heavy traces (``cotsieve.synth``)
+``run_demo`` writes convergent and branch-heavy traces (``cotsieve.testing``)
 as ``corpus.jsonl.gz``, drops the top 10% by ``branch_step_ratio`` over the
 whole corpus (so the drop is free to land on the branch-heavy source), and
 reports how many traces of each source survive.
@@ -32,7 +32,7 @@ def run_demo(folder: Path, n: int = 2000, seed: int = 0, force: bool = False,
         >>> summary.read, summary.balanced
         (50, True)
     """
-    from .synth import generate_traces, write_jsonl
+    from .testing import generate_traces, write_jsonl
 
     folder.mkdir(parents=True, exist_ok=True)
     corpus = folder / "corpus.jsonl.gz"

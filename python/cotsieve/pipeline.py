@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 from .analysis import analyze
 from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Source, TextSpec, arrow_schema, prefetched, \
     read_corpus, resolve_inputs
-from .io_writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, \
+from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, \
     WriteBehind, write_json
 from .patterns import PatternSet
 from .rules import Rule, RuleSet

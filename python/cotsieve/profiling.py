@@ -192,7 +192,7 @@ def score_batch(head: OutputHead, batch: Sequence[EncodedTrace], pad_id: int) ->
     """
     import torch
 
-    from .kernels import linear_token_stats
+    from .kernels import linear_token_stats  # top-level kernels/, installed as cotsieve.kernels (pyproject)
 
     device = head.base.device  # where the inputs go; the output layer may sit elsewhere (device maps)
     width = max(len(e.input_ids) for e in batch)

@@ -26,7 +26,7 @@ Lengths vary from about 1k to about 20k characters.
 
 Example:
 
->>> from cotsieve.synth import generate_traces
+>>> from cotsieve.testing import generate_traces
 >>> records = generate_traces(4, seed=7, branch_heavy_share=0.5)
 >>> [r["source"] for r in records]
 ['synth-convergent', 'synth-branchy', 'synth-convergent', 'synth-branchy']

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from isal import isal_zlib
 
-from .io import Chunk
+from .chunks import Chunk
 
 # gzip level 1 is 3-5x faster than 6 for about 1.3x the size; zstd 3 is its own default.
 DEFAULT_LEVELS = {"gzip": 1, "zstd": 3}

@@ -1,0 +1,178 @@
+"""The commands ``scan``, ``analyze``, ``filter``, ``report`` and ``demo``;
+each takes its parsed arguments and returns its exit code."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..errors import UsageError
+from ..io import ReadOptions, TextSpec, is_saved_dataset, read_corpus
+from ..patterns import PatternSet
+from ..pipeline import CurateOptions, Summary, analyze_corpus, check_rejects, filter_corpus
+from ..report import DEFAULT_TOP, require_matplotlib, write_report
+from ..rules import Rule
+from .console import err_console, out_console
+from .exit_codes import EXIT_OK
+from .parser import options_from_args, rules_from_args
+
+# ---------------------------------------------------------------- progress
+
+
+class ProgressBar:
+    """A rich progress line with traces/s and MB/s; use as a context manager."""
+
+    def __init__(self, label: str, quiet: bool):
+        self.quiet = quiet
+        self.traces = self.bytes = 0
+        self.start = time.perf_counter()
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                  TextColumn("{task.fields[stats]}"), console=err_console, transient=False)
+        self._task = self._progress.add_task(label, total=None, stats="")
+
+    def __enter__(self) -> ProgressBar:
+        if not self.quiet:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self.quiet:
+            self._progress.stop()
+
+    def __call__(self, traces: int, nbytes: int) -> None:
+        self.traces += traces
+        self.bytes += nbytes
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        stats = (f"{self.traces:,} traces  {self.traces / elapsed:,.0f} traces/s  "
+                 f"{self.bytes / 1e6:,.0f} MB  {self.bytes / 1e6 / elapsed:,.0f} MB/s")
+        self._progress.update(self._task, stats=stats)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def print_summary(summary: Summary) -> None:
+    """Print the counts, the rules' drops, the throughput and the outputs of a run."""
+    table = Table(title="cotsieve summary", show_header=False)
+    for key in ("read", "kept", "dropped", "rejected"):
+        table.add_row(key, f"{getattr(summary, key):,}")
+    for rule in summary.rules:
+        table.add_row(f"dropped by {rule['rule']}", f"{rule['dropped']:,}")
+    for reason, count in summary.rejected_by_reason.items():
+        table.add_row(f"rejected: {reason}", f"{count:,}")
+    seconds = summary.seconds
+    mb = summary.record_bytes / 1e6
+    table.add_row("throughput", f"{mb:,.1f} MB in {seconds['total']:.2f} s = {mb / max(seconds['total'], 1e-9):,.0f} MB/s")
+    out_console.print(table)
+    ok = "[green]ok[/green]" if summary.balanced else "[red]MISMATCH[/red]"
+    out_console.print(f"{summary.as_dict()['accounting']}  {ok}")
+    for name, path in summary.outputs.items():
+        out_console.print(f"  {name:9s} {path}")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    patterns: PatternSet = options.patterns  # type: ignore[assignment]
+    matches = np.zeros(len(patterns.categories), np.int64)
+    holding = np.zeros(len(patterns.categories), np.int64)
+    read = rejected = text_bytes = 0
+    with ProgressBar("scanning", args.quiet) as progress:
+        for chunk in read_corpus(args.input, ReadOptions(options.text)):
+            check_rejects(chunk, options.on_error)
+            counts = patterns.count_categories(chunk.texts.filter(chunk.reasons.is_null()), options.threads)
+            if counts.num_rows:
+                per_category = np.stack([c.to_numpy().astype(np.int64) for c in counts.columns], axis=1)
+                matches += per_category.sum(axis=0)
+                holding += (per_category > 0).sum(axis=0)
+            read += len(chunk)
+            rejected += int((~chunk.ok).sum())
+            text_bytes += chunk.n_bytes
+            progress(len(chunk), chunk.n_bytes)
+    _print_scan(patterns.categories, matches, holding, read, rejected, text_bytes)
+    return EXIT_OK
+
+
+def _print_scan(categories: Sequence[str], matches: np.ndarray, holding: np.ndarray, read: int, rejected: int,
+                nbytes: int) -> None:
+    usable = read - rejected
+    table = Table(title=f"markers in {usable:,} traces ({rejected:,} rejected)")
+    for name in ("category", "matches", "traces with any", "share of traces", "per MB"):
+        table.add_column(name, justify="left" if name == "category" else "right")
+    for cat, m, h in zip(categories, matches, holding):
+        share = f"{h / usable:.1%}" if usable else "-"
+        table.add_row(cat, f"{m:,}", f"{h:,}", share, f"{m / max(nbytes / 1e6, 1e-9):,.1f}")
+    out_console.print(table)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    with ProgressBar("analyzing", args.quiet) as progress:
+        summary = analyze_corpus(args.input, args.out, options, progress)
+    print_summary(summary)
+    return EXIT_OK
+
+
+def cmd_filter(args: argparse.Namespace) -> int:
+    rules = rules_from_args(args)
+    options = options_from_args(args)
+    if args.report:
+        require_matplotlib()  # before the run, not after it
+    with ProgressBar("filtering", args.quiet) as progress:
+        summary = filter_corpus(args.input, args.out, rules, options, progress)
+    print_summary(summary)
+    if args.report:
+        _report(summary.outputs["metrics"], args.out / "report", args.input, rules, args.per or "source", options,
+                args.force, DEFAULT_TOP)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    rules = rules_from_args(args, required=False)
+    options = CurateOptions(text=TextSpec(args.text_field, args.think), patterns=PatternSet.load(args.patterns),
+                            steps=args.steps)
+    if args.top < 1:
+        raise UsageError("--top must be at least 1")
+    _report(args.metrics, args.out, args.corpus, rules or None, args.group, options, args.force, args.top)
+    return EXIT_OK
+
+
+def _report(metrics: Any, out: Path, corpus: Any, rules: Optional[list[Rule]], group: str, options: CurateOptions,
+            force: bool, top: int) -> None:
+    """Write the report; ``rules=None`` takes those in the summary.json beside the metrics."""
+    index = write_report(metrics, out, corpus=corpus, cuts=rules, group=group, text=options.text,
+                         patterns=options.patterns, steps=options.steps, top=top, force=force)
+    out_console.print(f"  report    {index}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+
+    folder = args.out or Path(tempfile.mkdtemp(prefix="cotsieve-demo-"))
+    with ProgressBar("filtering the demo corpus", args.quiet) as progress:
+        summary, by_source = run_demo(folder, args.n, args.seed, args.force, progress)
+    print_summary(summary)
+    table = Table(title="kept share per source (the filter should hit the branch-heavy source)")
+    for name in ("source", "traces", "kept", "kept share"):
+        table.add_column(name)
+    for source, (total, kept) in sorted(by_source.items()):
+        table.add_row(source, f"{total:,}", f"{kept:,}", f"{kept / max(total, 1):.1%}")
+    out_console.print(table)
+    return EXIT_OK
+
+
+COMMANDS = {"scan": cmd_scan, "analyze": cmd_analyze, "filter": cmd_filter, "report": cmd_report, "demo": cmd_demo}
+
+
+def reads_saved_dataset(args: argparse.Namespace) -> bool:
+    """Whether a command's inputs (``input``, or ``report --corpus``) hold a
+    saved Hugging Face dataset, whose library hands pandas objects to pyarrow."""
+    inputs = [*(getattr(args, "input", None) or []), *(getattr(args, "corpus", None) or [])]
+    return any(is_saved_dataset(item) for item in inputs)

@@ -1,0 +1,152 @@
+"""The ``cotsieve`` argument parser, and the rules and options its arguments ask for."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..analysis import STEP_MODES
+from ..errors import UsageError
+from ..io import THINK_MODES, TextSpec
+from ..patterns import PatternSet
+from ..pipeline import CurateOptions
+from ..report import DEFAULT_TOP
+from ..rules import LENGTH_COLUMN, DropShare, Rule, parse_rule, parse_share
+from .console import err_console
+from .exit_codes import EXIT_USAGE
+
+EXAMPLES = """\
+examples:
+  cotsieve scan traces.jsonl.gz
+  cotsieve analyze 'shards/*.parquet' --out metrics/
+  cotsieve filter traces.jsonl.gz --out curated/ --by branch_step_ratio --drop-top 10% --per source
+  cotsieve filter traces.jsonl.zst --out curated/ --where 'branch_step_ratio <= 0.3' --where 'repetition < 0.5'
+  cotsieve filter data/ --out curated/ --rule 'step_count_ratio <= 1.5 vs gpt-oss' --text-field 'messages'
+  cotsieve filter traces.jsonl.gz --out curated/ --field source --by branch_step_ratio --drop-top 10% --report
+  cotsieve report curated/ --out report/
+  cotsieve profile --model SmolLM2 --gguf-file model.gguf --data traces.jsonl --out loss/
+  cotsieve demo --n 2000
+
+exit codes: 0 ok, 1 bad input, 2 usage error (also: report without matplotlib), 3 output exists (use --force),
+70 internal error (a bug), 130 interrupted
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep its message, add the hint
+        self.print_usage(sys.stderr)
+        err_console.print(f"[red]error:[/red] {message} (see --help)", soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cotsieve", description="Curate and profile long chain-of-thought corpora.",
+                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    reading = _reading_options()
+    scan = commands.add_parser("scan", parents=[reading], help="count markers per category and print a table",
+                               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    scan.add_argument("input", nargs="+", help="file(s), directory or glob of .jsonl[.gz|.zst] / .parquet")
+    analyze = commands.add_parser("analyze", parents=[reading, _output_options()], help="write per-trace metrics",
+                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    analyze.add_argument("input", nargs="+", help="file(s), directory or glob of .jsonl[.gz|.zst] / .parquet")
+    filt = commands.add_parser("filter", parents=[reading, _output_options()], help="write metrics and the kept corpus",
+                               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    filt.add_argument("input", nargs="+", help="file(s), directory or glob of .jsonl[.gz|.zst] / .parquet")
+    filt.add_argument("--compression-level", type=int, help="gzip/zstd level of the kept corpus (default 1 / 3)")
+    filt.add_argument("--report", action="store_true",
+                      help="also write a visual report to OUT/report/ (needs pip install 'cotsieve[report]')")
+    _rule_options(filt)
+    report = commands.add_parser("report", parents=[_text_options()], help="write an HTML report with figures",
+                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    report.add_argument("metrics", type=Path, help="metrics.parquet, or the --out folder of analyze/filter")
+    report.add_argument("--out", required=True, type=Path, help="report folder")
+    report.add_argument("--force", action="store_true", help="overwrite an existing report")
+    report.add_argument("--corpus", nargs="+", metavar="INPUT",
+                        help="the input of analyze/filter, for trace views (default: the files the metrics name)")
+    report.add_argument("--group", default="source", metavar="FIELD",
+                        help="field to split distributions by (default source; carry it with --field)")
+    report.add_argument("--top", type=int, default=DEFAULT_TOP,
+                        help=f"traces per table of extremes (default {DEFAULT_TOP})")
+    _rule_options(report)
+    # Listed here for --help; main() hands `profile` to its own parser, which
+    # needs torch and transformers only when it runs.
+    commands.add_parser("profile", add_help=False,
+                        help="per-token loss of a causal LM on traces, aligned to steps (cotsieve profile --help)")
+    demo = commands.add_parser("demo", help="generate a synthetic corpus, filter it, print the summary")
+    demo.add_argument("--n", type=int, default=2000, help="traces to generate (default 2000)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", type=Path, help="folder for the corpus and outputs (default: a new temp folder)")
+    demo.add_argument("--force", action="store_true", help="overwrite earlier demo outputs")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _text_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--text-field", default="text", metavar="PATH",
+                   help="field or path holding the trace: text, reasoning_content, messages (last assistant "
+                        "turn), messages[-1].content (default: text)")
+    p.add_argument("--think", choices=THINK_MODES, default="auto",
+                   help="auto: use only the <think>...</think> part when present; keep: whole text")
+    p.add_argument("--patterns", default="default", metavar="NAME_OR_TOML",
+                   help=f"pattern set: {', '.join(PatternSet.available())} or a .toml file")
+    p.add_argument("--steps", choices=STEP_MODES, default="paragraph", help="step segmentation (default paragraph)")
+    return p
+
+
+def _reading_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False, parents=[_text_options()])
+    p.add_argument("--threads", type=int, help="native threads (default: all cores)")
+    p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
+                   help="fail: stop at the first unusable record (exit 1); skip: write it to rejected.jsonl")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _output_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--field", action="append", default=[], dest="fields", metavar="NAME",
+                   help="copy this record field into metrics.parquet (repeatable), e.g. id")
+    return p
+
+
+def _rule_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--by", metavar="METRIC", help=f"metric to rank by; 'length' means {LENGTH_COLUMN}")
+    share = p.add_mutually_exclusive_group()
+    share.add_argument("--drop-top", metavar="SHARE", help="drop this share with the highest --by (10%% or 0.1)")
+    share.add_argument("--drop-bottom", metavar="SHARE", help="drop this share with the lowest --by")
+    p.add_argument("--per", metavar="FIELD", help="rank within each group of this field, e.g. source")
+    p.add_argument("--where", "--rule", action="append", default=[], dest="rules", metavar="RULE",
+                   help="extra rule (repeatable): 'METRIC OP NUMBER', 'drop-top 10%% METRIC [per FIELD]', "
+                        "'step_count_ratio <= 1.5 vs SOURCE [problem FIELD] [source FIELD]'")
+
+
+def rules_from_args(args: argparse.Namespace, required: bool = True) -> list[Rule]:
+    """The rules the ``filter`` options ask for; ``UsageError`` if they make no sense."""
+    rules = [parse_rule(spec) for spec in args.rules]
+    share = args.drop_top or args.drop_bottom
+    if bool(args.by) != bool(share):
+        raise UsageError("--by and --drop-top/--drop-bottom go together")
+    if args.per and not args.by:
+        raise UsageError("--per needs --by and --drop-top/--drop-bottom")
+    if args.by:
+        column = LENGTH_COLUMN if args.by == "length" else args.by
+        rules.insert(0, DropShare(column, parse_share(share), "top" if args.drop_top else "bottom", args.per))
+    if not rules and required:
+        raise UsageError("no rule given; use e.g. --by branch_step_ratio --drop-top 10% or --where 'METRIC <= X'")
+    return rules
+
+
+def options_from_args(args: argparse.Namespace) -> CurateOptions:
+    """The curation options of a ``scan``, ``analyze`` or ``filter`` command line."""
+    if args.threads is not None and args.threads < 1:
+        raise UsageError("--threads must be at least 1")
+    return CurateOptions(
+        text=TextSpec(args.text_field, args.think), patterns=PatternSet.load(args.patterns), steps=args.steps,
+        fields=tuple(getattr(args, "fields", ())), threads=args.threads, on_error=args.on_error,
+        force=getattr(args, "force", False), compression_level=getattr(args, "compression_level", None),
+    )

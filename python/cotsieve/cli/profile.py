@@ -1,0 +1,191 @@
+"""``cotsieve profile``: per-token loss of a corpus under a causal LM, aligned
+to reasoning steps (see ``docs/profiling.md``).
+
+Writes four Parquet files into ``--out``: ``tokens.parquet`` (one row per
+scored token), ``traces.parquet`` (one row per trace), ``labels.parquet`` (one
+row per step label over the corpus) and ``trace_labels.parquet`` (one row per
+trace and label).
+
+Exit codes: 0 done, 1 unusable input, 2 bad usage, 3 outputs already exist
+(use ``--force``), 70 internal error, 130 interrupted (``cotsieve.cli.exit_codes``).
+
+Example:
+    >>> main(["--model", "/models/smollm2", "--gguf-file", "SmolLM2-135M-Instruct.Q4_1.gguf",
+    ...       "--data", "traces.jsonl.zst", "--out", "profile/"])  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.progress import Progress, ProgressColumn, SpinnerColumn, Task, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from ..analysis import STEP_MODES
+from ..errors import BadInputError, OutputExistsError, UsageError
+from ..io import EMPTY_LINE, Chunk, ReadOptions, TextSpec, read_corpus
+from ..profiling import (
+    DEFAULT_BATCH_TOKENS,
+    DEFAULT_MAX_TOKENS,
+    ROUTINE_NLL,
+    ProfileResult,
+    load_model,
+    profile,
+    summarize,
+)
+from .console import err_console
+from .exit_codes import EXIT_OK, run_command
+
+OUTPUT_NAMES = ("tokens", "traces", "labels", "trace_labels")
+#: Per-token columns kept in memory for the corpus-wide label aggregates.
+_LABEL_COLUMNS = ("label", "nll", "entropy", "top1", "marker")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``cotsieve profile``."""
+    parser = argparse.ArgumentParser(
+        prog="cotsieve profile",
+        description="Per-token NLL, entropy, top-1 and rank of every trace under a causal LM, "
+                    "aligned to reasoning steps, written as Parquet.",
+    )
+    parser.add_argument("--model", required=True, help="Hugging Face model name or local folder")
+    parser.add_argument("--data", required=True, nargs="+", help="JSONL (.gz/.zst) or Parquet files or globs")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--gguf-file", help="GGUF checkpoint inside --model (or an absolute path)")
+    parser.add_argument("--text-field", default="text",
+                        help="field holding the trace, or a path such as 'messages[-1].content' (default: text)")
+    parser.add_argument("--problem-field", help="field holding the prompt; scores the trace as the chat answer to it")
+    parser.add_argument("--id-field", help="field used as trace_id (default: the record's position in the input)")
+    parser.add_argument("--think", choices=("keep", "auto"), default="keep",
+                        help="'auto' cuts a trace to its <think>...</think> part; 'keep' (default) scores it all")
+    parser.add_argument("--patterns", default="default", help="pattern set name or TOML path (default: default)")
+    parser.add_argument("--steps", choices=STEP_MODES, default="paragraph", help="step mode (default: paragraph)")
+    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                        help=f"longest model input, prompt included; longer inputs lose their end and are "
+                             f"flagged 'truncated' (default: {DEFAULT_MAX_TOKENS})")
+    parser.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS,
+                        help=f"padded tokens per forward pass (default: {DEFAULT_BATCH_TOKENS})")
+    parser.add_argument("--routine-nll", type=float, default=ROUTINE_NLL,
+                        help=f"tokens below this NLL in nats are routine (default: {ROUTINE_NLL})")
+    parser.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                        help="model dtype (default: float32 on cpu, bfloat16 on cuda)")
+    parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+class TokensPerSecond(ProgressColumn):
+    """Model input tokens per second of a rich progress task."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- tok/s" if speed is None else f"{speed:,.0f} tok/s", style="progress.data.speed")
+
+
+def _progress_bar(quiet: bool) -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,.0f} tokens"),
+                    TokensPerSecond(), TimeElapsedColumn(), console=err_console, disable=quiet)
+
+
+def _check_outputs(out: Path, force: bool) -> dict[str, Path]:
+    paths = {name: out / f"{name}.parquet" for name in OUTPUT_NAMES}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not force:
+        raise OutputExistsError(f"outputs exist (use --force): {', '.join(existing)}")
+    out.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def _usable_rows(chunk: Chunk) -> np.ndarray:
+    """Rows of a chunk that hold a record; blank JSONL lines are skipped, any
+    other unusable record is an error that names it."""
+    reasons = chunk.reasons.to_pylist()
+    for i, reason in enumerate(reasons):
+        if reason is not None and reason != EMPTY_LINE:
+            raise BadInputError(f"{chunk.locate(i)}: {reason}")
+    return np.flatnonzero([reason is None for reason in reasons])
+
+
+def _field_values(chunk: Chunk, name: str, rows: np.ndarray) -> list[str]:
+    values = chunk.fields.column(name).take(pa.array(rows)).to_pylist()
+    for row, value in zip(rows.tolist(), values):
+        if value is None:
+            raise BadInputError(f"{chunk.locate(row)}: missing field {name!r}")
+    return values
+
+
+def _profiled_chunks(args: argparse.Namespace, model: Any, tokenizer: Any,
+                     on_tokens: Any) -> Iterator[ProfileResult]:
+    fields = tuple(f for f in (args.problem_field, args.id_field) if f)
+    options = ReadOptions(text=TextSpec(args.text_field, think=args.think), fields=fields)
+    n_records = 0
+    for chunk in read_corpus(args.data, options):
+        rows = _usable_rows(chunk)
+        texts = chunk.texts.take(pa.array(rows)).to_pylist()
+        problems = _field_values(chunk, args.problem_field, rows) if args.problem_field else None
+        ids = _field_values(chunk, args.id_field, rows) if args.id_field \
+            else list(range(n_records, n_records + len(rows)))
+        n_records += len(rows)
+        if texts:
+            yield profile(model, tokenizer, texts, problems, ids, patterns=args.patterns, steps=args.steps,
+                          max_tokens=args.max_tokens, batch_tokens=args.batch_tokens,
+                          routine_nll=args.routine_nll, on_tokens=on_tokens)
+
+
+def run(args: argparse.Namespace) -> dict[str, Path]:
+    """Profile the corpus named by ``args`` and write the four Parquet files.
+
+    Per-token rows are streamed to ``tokens.parquet`` chunk by chunk; the label
+    aggregates keep five narrow columns (about 14 bytes per token) in memory.
+    """
+    if args.max_tokens < 2 or args.batch_tokens < 1:
+        raise UsageError("--max-tokens must be at least 2 and --batch-tokens at least 1")
+    paths = _check_outputs(args.out, args.force)
+    model, tokenizer = load_model(args.model, args.gguf_file, args.device, args.dtype)
+    traces, trace_labels, label_parts = [], [], []
+    writer: Optional[pq.ParquetWriter] = None
+    started = time.perf_counter()
+    with _progress_bar(args.quiet) as progress:
+        task = progress.add_task("profiling", total=None)
+        advance = lambda n: progress.advance(task, n)  # noqa: E731
+        try:
+            for result in _profiled_chunks(args, model, tokenizer, advance):
+                writer = writer or pq.ParquetWriter(paths["tokens"], result.tokens.schema)
+                writer.write_table(result.tokens)
+                traces.append(result.traces)
+                trace_labels.append(result.trace_labels)
+                label_parts.append(result.tokens.select(list(_LABEL_COLUMNS)))
+                progress.update(task, description=f"profiling ({sum(t.num_rows for t in traces):,} traces)")
+        finally:
+            if writer is not None:
+                writer.close()
+    if writer is None:
+        raise BadInputError(f"no records in {' '.join(args.data)}")
+    pq.write_table(pa.concat_tables(traces), paths["traces"])
+    pq.write_table(pa.concat_tables(trace_labels), paths["trace_labels"])
+    pq.write_table(summarize(pa.concat_tables(label_parts), "label", args.routine_nll), paths["labels"])
+    if not args.quiet:
+        n_tokens = sum(t.num_rows for t in label_parts)
+        err_console.print(f"{n_tokens:,} tokens from {sum(t.num_rows for t in traces):,} traces "
+                          f"in {time.perf_counter() - started:.1f} s -> {args.out}")
+    return paths
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``cotsieve profile``; returns the exit code (see the module docstring)."""
+    args = build_parser().parse_args(argv)
+    return run_command(lambda: _run_to_exit_code(args))
+
+
+def _run_to_exit_code(args: argparse.Namespace) -> int:
+    run(args)
+    return EXIT_OK

@@ -1,0 +1,103 @@
+"""The unit a reader yields: :class:`Chunk`, a bounded run of records with
+their texts or the reasons they are unusable, and :class:`ReadOptions`.
+
+Every input record becomes exactly one row of exactly one chunk, so nothing
+is ever dropped silently.
+
+Example:
+    >>> unparsed_columns(2, np.array([False, True]), ReadOptions())[1].to_pylist()
+    [None, 'empty line']
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+import numpy as np
+import pyarrow as pa
+
+from .sources import Source
+from .text import TextSpec
+
+EMPTY_LINE = "empty line"
+BLOCK_BYTES = 16 << 20
+
+
+@dataclass
+class Chunk:
+    """A bounded run of consecutive records from one source.
+
+    ``texts`` (binary) and ``reasons`` (string) have one entry per record: a
+    record has a text and a null reason, or a null text and the reason it is
+    unusable. ``fields`` holds the requested extra fields as strings.
+    ``raw`` is what a writer needs to copy records unchanged: for JSONL the
+    original line bytes (``large_binary``, newline included), for Parquet and
+    datasets the full record batch.
+    """
+
+    source: Source
+    first_row: int
+    texts: pa.Array
+    reasons: pa.Array
+    fields: pa.Table
+    raw: Union[pa.Array, pa.RecordBatch]
+    n_bytes: int
+
+    def __len__(self) -> int:
+        return len(self.reasons)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean mask of usable records."""
+        return self.reasons.is_null().to_numpy(zero_copy_only=False)
+
+    def locate(self, i: int) -> str:
+        """Where record ``i`` of this chunk is, for messages: ``file:line`` or ``file#row``."""
+        row = self.first_row + i
+        return f"{self.source.name}:{row + 1}" if self.source.kind == "jsonl" else f"{self.source.name}#{row}"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a corpus: which text, which extra fields to carry along
+    (as strings, e.g. ``source`` for per-group rules), and whether to parse.
+
+    ``parse=False`` only frames records (lines or rows) for copying; it is
+    used by the second pass of a two-pass filter.
+    """
+
+    text: TextSpec = TextSpec()
+    fields: tuple[str, ...] = ()
+    parse: bool = True
+    block_bytes: int = BLOCK_BYTES
+
+
+def unparsed_columns(n: int, blank: np.ndarray, options: ReadOptions) -> tuple[pa.Array, pa.Array, pa.Table]:
+    return pa.nulls(n, pa.binary()), empty_line_reasons(blank), null_fields(n, options.fields)
+
+
+def empty_line_reasons(blank: np.ndarray) -> pa.Array:
+    if not blank.any():
+        return pa.nulls(len(blank), pa.string())
+    return pa.array([EMPTY_LINE if b else None for b in blank.tolist()], pa.string())
+
+
+def null_fields(n: int, names: Sequence[str]) -> pa.Table:
+    return pa.table({name: pa.nulls(n, pa.string()) for name in names}) if names else pa.table({"_": pa.nulls(n)}).drop(["_"])
+
+
+def field_string(value: Any) -> Optional[str]:
+    """A carried field as valid UTF-8 text: invalid bytes (kept as surrogate
+    escapes by the line decoder) become U+FFFD, since Parquet strings must be
+    UTF-8; the record itself keeps its original bytes."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text

@@ -1,0 +1,243 @@
+"""JSON Lines: framing decompressed bytes into blocks of whole lines,
+recovering the records before a cut or corrupt gzip/zstd stream, and parsing
+each block (the native reader, with the per-line parser for the lines it
+leaves to Python and for nested text paths).
+
+Example:
+    >>> _line_offsets(b'{"text": "a"}\\n\\n').tolist()
+    [0, 14, 15]
+    >>> _parse_line(b"[1]")
+    (None, 'JSON value is a list, expected an object')
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from isal import igzip, isal_zlib
+
+from .. import _core
+from .chunks import EMPTY_LINE, Chunk, ReadOptions, empty_line_reasons, field_string, null_fields, unparsed_columns
+from .prefetch import prefetched
+from .sources import Source
+from .text import json_type, think_tagged
+
+_WHITESPACE = b" \t\r\n"
+# What a cut or corrupt compressed stream raises: Arrow and gzip raise OSError
+# subclasses, ISA-L its own error, and a gzip stream cut short EOFError.
+STREAM_ERRORS = (OSError, EOFError, isal_zlib.error)
+
+
+def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
+    first_row = 0
+    for block, stream_error in prefetched(_line_blocks(source, options.block_bytes)):
+        chunk = _jsonl_chunk(source, first_row, block, options)
+        if stream_error:
+            chunk = _reject_last(chunk, stream_error)
+        first_row += len(chunk)
+        yield chunk
+
+
+def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optional[str]]]:
+    """Blocks of whole lines, each ending in a newline (one is added to a last
+    line that lacks it). When the compressed stream is truncated or corrupt,
+    the last block ends with the partial line read so far, and the error."""
+    carry = b""
+    delivered = 0  # decompressed bytes handed on so far (in blocks or carry)
+    with _decompressed(source) as stream:
+        while True:
+            try:
+                data = stream.read(block_bytes)
+            except STREAM_ERRORS as err:
+                # A decoder may drop what it decompressed in the failing read
+                # (Arrow's do): recover those bytes, and yield their whole
+                # lines before the break.
+                buf = carry + _readable_after(source, delivered)
+                cut = buf.rfind(b"\n") + 1
+                if cut:
+                    yield buf[:cut], False
+                yield buf[cut:] + b"\n", f"compressed stream ends early or is corrupt ({err}); records after this are lost"
+                return
+            if not data:
+                break
+            delivered += len(data)
+            cut = data.rfind(b"\n") + 1
+            if not cut:  # inside a line longer than a block
+                carry += data
+                continue
+            # One copy per block: the carried start of its first line joined
+            # to the whole lines of this read.
+            block = carry + memoryview(data)[:cut] if carry else (data if cut == len(data) else data[:cut])
+            carry = data[cut:]
+            yield block, False
+    if carry:
+        yield carry + b"\n", False
+
+
+def _decompressed(source: Source) -> Any:
+    """The decompressed bytes of a JSONL source as a stream. gzip goes through
+    ISA-L (about 1.5x zlib's inflate speed, benchmarks/bench_reader.py); the decoders release the GIL,
+    so the reader thread runs beside the engine."""
+    if source.compression == "gzip":
+        return igzip.open(source.name, "rb")
+    return pa.input_stream(source.name, compression=source.compression)
+
+
+def _readable_after(source: Source, skip: int) -> bytes:
+    """The decompressed bytes of ``source`` after the first ``skip``, as far as
+    they can be read before the stream breaks."""
+    pieces, seen = [], 0
+    try:
+        with open(source.name, "rb") as raw, _python_decompressor(raw, source.compression) as stream:
+            while data := stream.read1(1 << 20) if hasattr(stream, "read1") else stream.read(1 << 20):
+                if seen + len(data) > skip:
+                    pieces.append(data[max(0, skip - seen):])
+                seen += len(data)
+    except Exception:  # the break itself: keep what came before it
+        pass
+    return b"".join(pieces)
+
+
+def _python_decompressor(raw: Any, compression: Optional[str]) -> Any:
+    if compression == "gzip":
+        import gzip
+
+        return gzip.GzipFile(fileobj=raw)
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+
+
+def _reject_last(chunk: Chunk, reason: str) -> Chunk:
+    last = np.arange(len(chunk)) == len(chunk) - 1
+    chunk.reasons = pc.if_else(pa.array(last), pa.scalar(reason), chunk.reasons)
+    chunk.texts = pc.if_else(pa.array(last), pa.scalar(None, chunk.texts.type), chunk.texts)
+    return chunk
+
+
+def _line_offsets(block: bytes) -> np.ndarray:
+    # A native memchr loop: a Python loop over bytes.find cost 1 us a line,
+    # which is most of the framing time on corpora of short records.
+    return _core.line_offsets(block)
+
+
+def _blank_lines(block: bytes, offsets: np.ndarray) -> np.ndarray:
+    first = np.frombuffer(block, np.uint8)[offsets[:-1]]
+    maybe = np.flatnonzero(np.isin(first, np.frombuffer(_WHITESPACE, np.uint8)))
+    blank = np.zeros(len(offsets) - 1, bool)
+    for i in maybe:
+        blank[i] = not block[offsets[i]:offsets[i + 1]].strip(_WHITESPACE)
+    return blank
+
+
+def _jsonl_chunk(source: Source, first_row: int, block: bytes, options: ReadOptions) -> Chunk:
+    offsets = _line_offsets(block)
+    n = len(offsets) - 1
+    buffer = pa.py_buffer(block)
+    raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), buffer])
+    blank = _blank_lines(block, offsets)
+    if not options.parse:
+        texts, reasons, fields = unparsed_columns(n, blank, options)
+    elif options.text.is_plain_column:
+        texts, reasons, fields, tagged = _parse_block_native(block, raw, offsets, blank, options)
+        texts = options.text.cut_thinking(texts, tagged)
+    else:
+        texts, reasons, fields = _parse_lines(raw, blank, options)
+        texts = options.text.cut_thinking(texts)
+    return Chunk(source, first_row, texts, reasons, fields, raw, len(block))
+
+
+def _parse_block_native(block: bytes, raw: pa.Array, offsets: np.ndarray, blank: np.ndarray,
+                        options: ReadOptions) -> tuple[pa.Array, pa.Array, pa.Table, np.ndarray]:
+    """Decode the text and the carried fields of a block in the native engine;
+    also which texts hold a think tag. The lines it leaves to Python (see
+    ``csrc/jsonl.h``: malformed JSON, a text that is not a string, a lone
+    surrogate escape, ...) take the per-line parser, which gives each its
+    exact verdict, so a record's verdict never depends on the records around it."""
+    text = options.text.column
+    keys = list(dict.fromkeys([text, *options.fields]))
+    result = _core.extract_jsonl(block, offsets, keys, _int_max_str_digits())
+    columns = dict(zip(keys, (_native_column(*c) for c in result["columns"])))
+    texts = columns[text]
+    reasons = empty_line_reasons(blank)
+    fields = pa.table({f: columns[f].cast(pa.string()) for f in options.fields}) if options.fields \
+        else null_fields(len(blank), ())
+    tagged = result["think_tagged"].view(bool)
+    slow = result["status"] == _NEEDS_FULL_PARSER
+    if not slow.any():
+        return texts, reasons, fields, tagged
+    mask = pa.array(slow)
+    slow_texts, slow_reasons, slow_fields = _parse_lines(raw.filter(mask), np.zeros(int(slow.sum()), bool), options)
+    texts = pc.replace_with_mask(texts, mask, slow_texts.cast(texts.type))
+    reasons = pc.replace_with_mask(reasons, mask, slow_reasons)
+    fields = pa.table({f: pc.replace_with_mask(fields.column(f).combine_chunks(), mask,
+                                               slow_fields.column(f).combine_chunks()) for f in options.fields}) \
+        if options.fields else fields
+    tagged[slow] = think_tagged(slow_texts)
+    return texts, reasons, fields, tagged
+
+
+_NEEDS_FULL_PARSER = 2  # jsonl::kNeedsFullParser
+
+
+def _int_max_str_digits() -> int:
+    """Python's limit on the digits of an integer it parses (0: none), which the native reader applies too."""
+    return sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+
+
+def _native_column(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """A binary Arrow array over the native engine's buffers, without copying
+    the data; ``binary`` (32-bit offsets) unless the values need more."""
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    kind, offsets = (pa.binary(), offsets.astype(np.int32)) if offsets[-1] < 2**31 else (pa.large_binary(), offsets)
+    return pa.Array.from_buffers(kind, len(valid), [validity, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _parse_lines(raw: pa.Array, blank: np.ndarray, options: ReadOptions) -> tuple[pa.Array, pa.Array, pa.Table]:
+    """The per-line path: exact reasons for every unusable line."""
+    texts: list[Optional[bytes]] = []
+    reasons: list[Optional[str]] = []
+    fields: dict[str, list[Optional[str]]] = {f: [] for f in options.fields}
+    for line, is_blank in zip(raw.to_pylist(), blank):
+        obj, reason = (None, EMPTY_LINE) if is_blank else _parse_line(line)
+        text = None
+        if reason is None:
+            try:
+                text = options.text.from_object(obj)
+            except ValueError as err:
+                reason = str(err)
+        texts.append(text)
+        reasons.append(reason)
+        for name, values in fields.items():
+            values.append(field_string(obj.get(name)) if reason is None else None)
+    return pa.array(texts, pa.binary()), pa.array(reasons, pa.string()), _string_table(fields, len(texts))
+
+
+def _parse_line(line: bytes) -> tuple[Any, Optional[str]]:
+    decoded = line.decode("utf-8", "surrogateescape")
+    # A UTF-8 byte-order mark before the object is skipped, as JSON Lines
+    # readers commonly do (the native reader leaves such lines to this path).
+    decoded = decoded[1:] if decoded.startswith("\ufeff") else decoded
+    try:
+        obj = json.loads(decoded)
+    except json.JSONDecodeError as err:
+        return None, f"malformed JSON: {err.msg.removesuffix(' at')} at column {err.colno}"
+    except RecursionError:
+        return None, "malformed JSON: nested too deeply"
+    except ValueError as err:  # an integer past Python's digit limit
+        return None, f"malformed JSON: {err}"
+    if not isinstance(obj, dict):
+        return None, f"JSON value is {json_type(obj)}, expected an object"
+    return obj, None
+
+
+def _string_table(columns: dict[str, list], n: int) -> pa.Table:
+    if not columns:
+        return null_fields(n, ())
+    return pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
