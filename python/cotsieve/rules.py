@@ -23,7 +23,7 @@ import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 import pyarrow as pa
@@ -226,8 +226,6 @@ class StepCountRatio(Rule):
         return (self.problem, self.source)
 
     def drops(self, table: pa.Table) -> np.ndarray:
-        from .analysis import step_count_ratio
-
         ratios = step_count_ratio(table.select([*self.fields, "n_steps"]), by=self.problem, source=self.source,
                                   reference=self.reference)
         return Threshold("step_count_ratio", "<=", self.max_ratio).drops(ratios)
@@ -345,3 +343,45 @@ def _number(text: str, spec: str) -> float:
         return float(text)
     except ValueError:
         raise ValueError(f"rule {spec!r}: {text!r} is not a number") from None
+
+
+RulesArg = Union[str, Rule, Sequence[Union[str, Rule]], RuleSet]
+
+
+def as_rule_set(rules: RulesArg) -> RuleSet:
+    """Rules in any accepted form (text, ``Rule``, a list of those, a ``RuleSet``) as a ``RuleSet``.
+
+    Example:
+        >>> [r.name for r in as_rule_set("branch_step_ratio <= 0.3").rules]
+        ['branch_step_ratio <= 0.3']
+    """
+    if isinstance(rules, RuleSet):
+        return rules
+    items = [rules] if isinstance(rules, (str, Rule)) else list(rules)
+    return RuleSet([parse_rule(r) if isinstance(r, str) else r for r in items])
+
+
+def step_count_ratio(table: pa.Table, by: str, source: str, reference: str) -> pa.Table:
+    """Add Proxy 1 of arXiv 2604.01702: ``step_count_ratio``, each trace's
+    ``n_steps`` divided by the mean ``n_steps`` of the ``reference`` source's
+    traces on the same problem (null when there is none, or it is 0).
+
+    Example:
+        >>> t = pa.table({"problem": ["p1", "p1"], "src": ["r1", "oss"], "n_steps": [30, 10]})
+        >>> step_count_ratio(t, by="problem", source="src", reference="oss").column("step_count_ratio").to_pylist()
+        [3.0, 1.0]
+    """
+    for name in (by, source, "n_steps"):
+        if name not in table.column_names:
+            raise KeyError(f"column {name!r} not in table (columns: {table.column_names})")
+    ref = table.filter(pc.equal(table.column(source), reference))
+    if ref.num_rows == 0:
+        raise ValueError(f"no rows with {source} == {reference!r}")
+    means = ref.group_by(by).aggregate([("n_steps", "mean")])
+    joined = table.append_column("_row", pa.array(np.arange(table.num_rows))).join(
+        means, keys=by, join_type="left outer"
+    ).sort_by("_row")
+    ref_steps = joined.column("n_steps_mean")
+    valid = pc.and_(pc.is_valid(ref_steps), pc.greater(ref_steps, 0))
+    ratio = pc.if_else(valid, pc.divide(pc.cast(joined.column("n_steps"), pa.float64()), ref_steps), None)
+    return table.append_column("step_count_ratio", ratio)
