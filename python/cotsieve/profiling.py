@@ -25,7 +25,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyarrow as pa
 
-from .analysis import PROGRESS, segments
+from .analysis import PROGRESS, Analyzer
 from .patterns import PatternSet
 
 #: A token whose NLL is below this many nats is "routine" (predicted almost surely).
@@ -440,10 +440,6 @@ def _as_text(trace: Union[str, bytes]) -> str:
     return trace.decode("utf-8", "replace") if isinstance(trace, (bytes, bytearray)) else trace
 
 
-def _pattern_set(patterns: Union[str, PatternSet]) -> PatternSet:
-    return patterns if isinstance(patterns, PatternSet) else PatternSet.load(patterns)
-
-
 def _aligned_tokens(doc: int, encoded: EncodedTrace, data: bytes, steps: DocSpans, step_labels: np.ndarray,
                     matches: DocSpans) -> dict[str, np.ndarray]:
     """Spans, step, label code (-1: none) and marker flag of one trace's scored tokens."""
@@ -550,9 +546,10 @@ def profile(
         if on_tokens is not None:
             on_tokens(sum(len(encoded[i].input_ids) for i in batch))
 
-    pattern_set = _pattern_set(patterns)
+    analyzer = Analyzer(patterns, steps)
+    pattern_set = analyzer.patterns
     datas = [t.encode("utf-8", "surrogatepass") for t in texts]
-    step_table = segments(datas, pattern_set, steps)
+    step_table = analyzer.segments(datas)
     labels = pa.array(pattern_set.categories + (PROGRESS,))
     tokens, trace_of_token = _token_table(ids, encoded, scores, datas, step_table, pattern_set.matches(datas), labels)
     return ProfileResult(

@@ -36,7 +36,8 @@ from datatrove.utils.batching import batched  # noqa: E402
 from datatrove.utils.typeshelper import StatHints  # noqa: E402
 
 from ..patterns import PatternSet  # noqa: E402
-from ._batch import RulesArg, TraceMetrics, as_rule_set  # noqa: E402
+from ..rules import RulesArg, as_rule_set  # noqa: E402
+from ._batch import TraceMetrics  # noqa: E402
 
 DEFAULT_BATCH = 256
 

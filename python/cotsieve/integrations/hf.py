@@ -26,7 +26,8 @@ from typing import Any, Optional, Union
 import pyarrow as pa
 
 from ..patterns import PatternSet
-from ._batch import RulesArg, TraceMetrics, append_columns, as_rule_set
+from ..rules import RulesArg, as_rule_set
+from ._batch import TraceMetrics, append_columns
 
 Batch = Union[dict[str, list], pa.Table]
 
