@@ -5,6 +5,8 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <utility>
 
 #include "analyzer.h"
 #include "cpu.h"
@@ -177,6 +179,15 @@ py::dict extract_jsonl(const py::buffer& block, const py::array_t<int64_t, py::a
   return d;
 }
 
+// A Python enum with `values`, in order; `extra` goes to py::enum_ (a
+// docstring, py::arithmetic()).
+template <typename E, typename... Extra>
+void bind_enum(py::module_& m, const char* name, std::initializer_list<std::pair<const char*, E>> values,
+               const Extra&... extra) {
+  py::enum_<E> e(m, name, extra...);
+  for (const auto& [value_name, value] : values) e.value(value_name, value);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -189,31 +200,26 @@ PYBIND11_MODULE(_core, m) {
       .def("__len__", &TextBatch::size)
       .def_property_readonly("total_bytes", &TextBatch::total_bytes);
 
-  py::enum_<Engine>(m, "Engine", "How a Scanner finds matches; see csrc/scanner.h.")
-      .value("AUTO", Engine::kAuto)
-      .value("DFA", Engine::kDfa)
-      .value("PREFILTER", Engine::kPrefilter);
-  py::enum_<Anchor>(m, "Anchor", "Where a pattern's match must start; see docs/semantics.md.")
-      .value("ANY", Anchor::Any)
-      .value("LINE_START", Anchor::LineStart)
-      .value("SENTENCE_START", Anchor::SentenceStart);
-  py::enum_<StepMode>(m, "StepMode", "Where steps are cut; see docs/metrics.md.")
-      .value("PARAGRAPH", StepMode::kParagraph)
-      .value("LINE", StepMode::kLine)
-      .value("SENTENCE", StepMode::kSentence)
-      .value("MARKER", StepMode::kMarker);
+  bind_enum<Engine>(m, "Engine", {{"AUTO", Engine::kAuto}, {"DFA", Engine::kDfa}, {"PREFILTER", Engine::kPrefilter}},
+                    "How a Scanner finds matches; see csrc/scanner.h.");
+  bind_enum<Anchor>(m, "Anchor",
+                    {{"ANY", Anchor::Any}, {"LINE_START", Anchor::LineStart}, {"SENTENCE_START", Anchor::SentenceStart}},
+                    "Where a pattern's match must start; see docs/semantics.md.");
+  bind_enum<StepMode>(m, "StepMode",
+                      {{"PARAGRAPH", StepMode::kParagraph}, {"LINE", StepMode::kLine},
+                       {"SENTENCE", StepMode::kSentence}, {"MARKER", StepMode::kMarker}},
+                      "Where steps are cut; see docs/metrics.md.");
   // Arithmetic, so that a status array compares with int(status).
-  py::enum_<jsonl::LineStatus>(m, "LineStatus", py::arithmetic(), "The outcome of extract_jsonl for one line.")
-      .value("PARSED", jsonl::kParsed)
-      .value("BLANK", jsonl::kBlank)
-      .value("NEEDS_FULL_PARSER", jsonl::kNeedsFullParser);
-  py::enum_<MetricShape>(m, "MetricShape", "How many columns a metric has.")
-      .value("PER_TEXT", MetricShape::kPerText)
-      .value("PER_CATEGORY", MetricShape::kPerCategory)
-      .value("PER_LABEL_PAIR", MetricShape::kPerLabelPair);
-  py::enum_<MetricType>(m, "MetricType", "A metric's value type; a float64 NaN is null.")
-      .value("INT64", MetricType::kInt64)
-      .value("FLOAT64", MetricType::kFloat64);
+  bind_enum<jsonl::LineStatus>(
+      m, "LineStatus",
+      {{"PARSED", jsonl::kParsed}, {"BLANK", jsonl::kBlank}, {"NEEDS_FULL_PARSER", jsonl::kNeedsFullParser}},
+      py::arithmetic(), "The outcome of extract_jsonl for one line.");
+  bind_enum<MetricShape>(m, "MetricShape",
+                         {{"PER_TEXT", MetricShape::kPerText}, {"PER_CATEGORY", MetricShape::kPerCategory},
+                          {"PER_LABEL_PAIR", MetricShape::kPerLabelPair}},
+                         "How many columns a metric has.");
+  bind_enum<MetricType>(m, "MetricType", {{"INT64", MetricType::kInt64}, {"FLOAT64", MetricType::kFloat64}},
+                        "A metric's value type; a float64 NaN is null.");
 
   py::class_<MetricField>(m, "MetricField", "One metric of Analyzer.analyze; see csrc/analyzer_metrics.h.")
       .def_property_readonly("name", [](const MetricField& f) { return std::string(f.name); })

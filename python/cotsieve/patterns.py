@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -20,10 +21,10 @@ import pyarrow as pa
 from . import _core
 from ._texts import TextInput, as_text_batch
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:
+    import tomli as tomllib
 
 BUILTIN_CATEGORIES: tuple[str, ...] = ("branch", "backtrack", "verify", "hesitate", "conclude")
 CASE_MODES = ("insensitive", "sensitive")
@@ -228,7 +229,7 @@ class PatternSet:
     def __len__(self) -> int:
         return len(self._patterns)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Pattern]:
         return iter(self._patterns)
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -169,7 +169,7 @@ class Outputs:
             f.discard()
 
 
-def _kept_writer(path: Path, sources: Sequence[Source], options: CurateOptions):
+def _kept_writer(path: Path, sources: Sequence[Source], options: CurateOptions) -> Union[JsonlKeptWriter, ParquetKeptWriter]:
     if sources[0].kind == "jsonl":
         return JsonlKeptWriter(path, sources[0].compression, options.compression_level, options.threads)
     return ParquetKeptWriter(path, _unified_schema(sources))
@@ -316,8 +316,8 @@ class _OnePass:
                  options: CurateOptions, fields: tuple[str, ...], summary: Summary, progress: Optional[Progress]):
         self.sources, self.outputs, self.rules, self.analyzer = sources, outputs, rules, analyzer
         self.options, self.fields, self.summary, self.progress = options, fields, summary, progress
-        self.dropped_by_rule: Counter = Counter()
-        self.rejected_by_reason: Counter = Counter()
+        self.dropped_by_rule: Counter[str] = Counter()
+        self.rejected_by_reason: Counter[str] = Counter()
         self.writes: Optional[WriteBehind] = None  # set while a pass reads and measures
 
     def read_options(self, parse: bool = True) -> ReadOptions:
@@ -343,9 +343,10 @@ class _OnePass:
 
     def write(self, job: Callable[..., None], *args: Any) -> None:
         """Run ``job`` on the write-behind thread, timed as the write stage."""
+        assert self.writes is not None, "writes go through a pass's write-behind thread"
         self.writes.submit(self._timed, job, args)
 
-    def _timed(self, job: Callable[..., None], args: tuple) -> None:
+    def _timed(self, job: Callable[..., None], args: tuple[Any, ...]) -> None:
         with _Clock(self.summary.seconds, "write"):
             job(*args)
 
@@ -388,7 +389,7 @@ def _check_fields_present(table: pa.Table, fields: Sequence[str]) -> None:
 
 
 def _keep_mask(chunk: Chunk, drop: np.ndarray) -> np.ndarray:
-    keep = chunk.ok.copy()
+    keep: np.ndarray = chunk.ok.copy()
     keep[keep] = ~drop
     return keep
 
@@ -469,6 +470,8 @@ class _TwoPass(_OnePass):
             start = stop
 
     def copy_kept(self, keep: np.ndarray) -> None:
+        writes = self.writes
+        assert writes is not None, "pass 2 copies while the metrics rewrite runs"
         self.check_files_unchanged()
         start = 0
         for chunk in self.chunks(parse=False):
@@ -478,7 +481,7 @@ class _TwoPass(_OnePass):
             if self.outputs.kept is not None:
                 with _Clock(self.summary.seconds, "write"):
                     self.outputs.kept.write(chunk, keep[start:stop])
-            self.writes.check()  # a failed metrics rewrite stops the copy now, not at its end
+            writes.check()  # a failed metrics rewrite stops the copy now, not at its end
             start = stop
         if start != len(keep):
             raise _changed_between_passes(f"the end, after {start} records,", len(keep))

@@ -485,7 +485,8 @@ def trace_page(table: pa.Table, i: int, data: bytes, analyzer: Analyzer, group: 
 
 
 def _extreme_table(table: pa.Table, column: str, rows: np.ndarray, links: dict[int, str], group: Optional[str]) -> str:
-    header = ["trace", *([group] if group in table.column_names else []), column, "n_words", "n_steps", "kept"]
+    header = ["trace", *([group] if group is not None and group in table.column_names else []), column, "n_words",
+              "n_steps", "kept"]
     out = []
     for i in rows.tolist():
         label = html.escape(_record_label(table, i))

@@ -38,10 +38,10 @@ def column_values(table: pa.Table, column: str) -> np.ndarray:
     """A numeric column as float64, null as NaN; a clear ``KeyError`` if absent."""
     if column not in table.column_names:
         raise KeyError(f"no column {column!r}; available: {', '.join(table.column_names)}")
-    return pc.cast(table.column(column), pa.float64()).to_numpy(zero_copy_only=False)
+    return np.asarray(pc.cast(table.column(column), pa.float64()).to_numpy(zero_copy_only=False), np.float64)
 
 
-def group_codes(table: pa.Table, column: Optional[str]) -> tuple[np.ndarray, list]:
+def group_codes(table: pa.Table, column: Optional[str]) -> tuple[np.ndarray, list[Any]]:
     """Integer group codes for ``column`` (all 0 when ``None``); null is a group of its own."""
     if column is None:
         return np.zeros(table.num_rows, np.int64), [None]
@@ -103,7 +103,7 @@ class Threshold(Rule):
     def drops(self, table: pa.Table) -> np.ndarray:
         values = column_values(table, self.column)
         with np.errstate(invalid="ignore"):
-            return ~np.isnan(values) & ~OPERATORS[self.op](values, self.value)
+            return np.asarray(~np.isnan(values) & ~OPERATORS[self.op](values, self.value), bool)
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class DropShare(Rule):
     def fields(self) -> tuple[str, ...]:  # type: ignore[override]
         return (self.per,) if self.per else ()
 
-    def _ranked(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    def _ranked(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]:
         values = column_values(table, self.column)
         signed = values if self.side == "top" else -values
         groups, labels = group_codes(table, self.per)
@@ -158,7 +158,7 @@ class DropShare(Rule):
     def drops(self, table: pa.Table) -> np.ndarray:
         signed, groups, cutoffs, _ = self._ranked(table)
         with np.errstate(invalid="ignore"):
-            return ~np.isnan(signed) & (signed > cutoffs[groups])
+            return np.asarray(~np.isnan(signed) & (signed > cutoffs[groups]), bool)
 
     def details(self, table: pa.Table) -> dict[str, Any]:
         _, _, cutoffs, labels = self._ranked(table)
