@@ -21,8 +21,8 @@ from .rules import step_count_ratio
 STEP_MODES = ("paragraph", "line", "sentence", "marker")
 PROGRESS = "progress"
 
-__all__ = ["PROGRESS", "STEP_MODES", "Analyzer", "Step", "analyze", "segment", "segments", "simd_level",
-           "step_count_ratio"]
+__all__ = ["PROGRESS", "STEP_MODES", "Analyzer", "Step", "analyze", "analyzer_for", "metric_schema", "segment",
+           "segments", "simd_level", "step_count_ratio"]
 
 
 class Step(NamedTuple):
@@ -66,6 +66,7 @@ def _column_names(field: _core.MetricField, categories: tuple[str, ...]) -> list
     return [f"{field.name}_{a}_{b}" for a in labels for b in labels]
 
 
+@lru_cache(maxsize=64)
 def metric_schema(categories: tuple[str, ...]) -> pa.Schema:
     """The columns of ``analyze`` for a set with ``categories``, as the engine exports them.
 

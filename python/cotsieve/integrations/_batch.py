@@ -2,9 +2,9 @@
 
 Integrations run in worker processes (``Dataset.map(num_proc=...)``,
 datatrove tasks, Ray actors), so the callable they carry must pickle. A
-compiled ``Analyzer`` holds native state, so ``TraceMetrics`` carries the
-patterns in a portable form and builds its analyzer once per process, on
-first use.
+compiled ``Analyzer`` holds native state, so ``TraceMetrics`` carries its
+patterns (a name, a path or a ``PatternSet``, which pickles as its patterns)
+and builds its analyzer once per process, on first use.
 """
 
 from __future__ import annotations
@@ -16,25 +16,10 @@ import pyarrow as pa
 
 from ..analysis import STEP_MODES, Analyzer
 from ..io import TextSpec
-from ..patterns import BUILTIN_CATEGORIES, PatternSet
+from ..patterns import PatternsArg, PatternSet
 from ..rules import RulesArg, as_rule_set
 
 __all__ = ["RulesArg", "TraceMetrics", "append_columns", "as_rule_set"]
-
-
-def _portable(patterns: Union[str, PatternSet]) -> Any:
-    if isinstance(patterns, str):
-        return patterns
-    if isinstance(patterns, PatternSet):
-        return (patterns.patterns, patterns.categories[len(BUILTIN_CATEGORIES):], patterns.name)
-    raise TypeError(f"patterns must be a PatternSet or the name/path of one, got {type(patterns).__name__}")
-
-
-def _compile(portable: Any) -> PatternSet:
-    if isinstance(portable, str):
-        return PatternSet.resolve(portable)
-    patterns, extra_categories, name = portable
-    return PatternSet(patterns, extra_categories=extra_categories, name=name)
 
 
 def append_columns(table: pa.Table, columns: pa.Table) -> pa.Table:
@@ -65,13 +50,13 @@ class TraceMetrics:
         [{'cs_n_steps': 2, 'cs_branch_step_ratio': 0.5}]
     """
 
-    def __init__(self, patterns: Union[str, PatternSet] = "default", steps: str = "paragraph", think: str = "auto",
+    def __init__(self, patterns: PatternsArg = "default", steps: str = "paragraph", think: str = "auto",
                  columns: Optional[Sequence[str]] = None, prefix: str = "", threads: Optional[int] = None):
         if steps not in STEP_MODES:
             raise ValueError(f"unknown step mode {steps!r}, expected one of {list(STEP_MODES)}")
-        self._portable = _portable(patterns)
+        self._patterns = patterns
         self.steps = steps
-        self._analyzer = Analyzer(patterns, steps) if isinstance(patterns, PatternSet) else None
+        self._analyzer: Optional[Analyzer] = None
         self.text = TextSpec(think=think)
         self.prefix = prefix
         self.threads = threads
@@ -87,7 +72,7 @@ class TraceMetrics:
     def analyzer(self) -> Analyzer:
         """The compiled analyzer (built once per process)."""
         if self._analyzer is None:
-            self._analyzer = Analyzer(_compile(self._portable), self.steps)
+            self._analyzer = Analyzer(self._patterns, self.steps)
         return self._analyzer
 
     @property
