@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
+#include "analyzer_metrics.h"
 #include "scanner.h"
 #include "slots.h"
 
@@ -22,35 +24,17 @@ struct Step {
 // whether to keep it.
 using StepList = Slots<Step>;
 
-struct AnswerInfo {
-  int64_t first_offset = -1;
-  uint64_t first_end = 0;
-  int64_t distinct = 0;
-};
-
-// Output columns, one value per text (row). Metrics with one value per
-// category or per category pair are column-major, so that each column is
-// contiguous for Arrow: [C, rows] and [(C + 1)^2, rows], the pair (a, b) at
-// column a * (C + 1) + b. The caller owns the memory; row i is written only
-// by the thread that analyses text i.
-struct MetricColumns {
-  int64_t *n_bytes, *n_words, *n_steps, *longest_branch_run, *first_answer_offset, *n_distinct_answers;
-  int64_t *count, *steps;
-  double *branch_step_ratio, *markers_per_1k_words, *repetition, *tail_after_first_answer;
-  double* transitions;
-  size_t rows;
-};
-
 struct AnalyzeScratch;
 
 class Analyzer {
  public:
-  // `category_of[i]` is the category of pattern i of `markers`.
-  Analyzer(const Scanner& markers, std::vector<int32_t> category_of, int n_categories, int branch_category,
-           StepMode mode);
+  // Analyses with the scanner `markers`, which must outlive the analyzer; a
+  // pattern's category is its PatternSpec's.
+  Analyzer(const Scanner& markers, int n_categories, int branch_category, StepMode mode);
   ~Analyzer();
 
   int n_categories() const { return n_categories_; }
+  const Scanner& markers() const { return markers_; }
 
   // Scans and analyses every text on `workers` threads.
   void analyze(const std::vector<TextRef>& texts, int workers, const MetricColumns& out) const;
@@ -67,9 +51,10 @@ class Analyzer {
                      const MetricColumns& out) const;
   void run(const std::vector<TextRef>& texts, int workers,
            const std::function<void(size_t, const TextRef&, const std::vector<Match>&, AnalyzeScratch&)>& each) const;
-  AnswerInfo answers_of(const TextRef& text, AnalyzeScratch& s) const;
 
   const Scanner& markers_;
+  // The scanner's pattern categories as one array: the label and count loops
+  // read one per match.
   std::vector<int32_t> category_of_;
   int n_categories_;
   int branch_category_;

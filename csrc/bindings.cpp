@@ -5,10 +5,13 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <utility>
 
 #include "analyzer.h"
 #include "cpu.h"
 #include "jsonl.h"
+#include "parallel.h"
 #include "scanner.h"
 #include "text_batch.h"
 
@@ -17,19 +20,6 @@ using namespace cotsieve;
 
 namespace {
 
-// (bytes, category, case_sensitive, boundary_start, boundary_end, anchor)
-using PatternTuple = std::tuple<py::bytes, int32_t, bool, bool, bool, int>;
-
-std::vector<PatternSpec> to_specs(const std::vector<PatternTuple>& tuples) {
-  std::vector<PatternSpec> specs;
-  specs.reserve(tuples.size());
-  for (const auto& [text, category, case_sensitive, b_start, b_end, anchor] : tuples) {
-    if (anchor < 0 || anchor > 2) throw py::value_error("anchor code out of range");
-    specs.push_back({std::string(text), category, case_sensitive, b_start, b_end, static_cast<Anchor>(anchor)});
-  }
-  return specs;
-}
-
 py::array_t<uint32_t> count(const Scanner& scanner, const TextBatch& batch, int threads, int lanes) {
   const size_t n = batch.size(), p = scanner.pattern_count();
   py::array_t<uint32_t> out({n, p});
@@ -37,7 +27,7 @@ py::array_t<uint32_t> count(const Scanner& scanner, const TextBatch& batch, int 
   std::fill(counts, counts + n * p, 0u);
   {
     py::gil_scoped_release release;
-    scanner.scan(batch.texts(), Scanner::worker_count(threads, n),
+    scanner.scan(batch.texts(), worker_count(threads, n),
                  [&](int, size_t text, const std::vector<Match>& matches) {
                    uint32_t* row = counts + text * p;
                    for (const Match& m : matches) ++row[m.pattern];
@@ -68,7 +58,7 @@ struct DocMatch {
 };
 
 py::dict matches(const Scanner& scanner, const TextBatch& batch, int threads) {
-  const int workers = Scanner::worker_count(threads, batch.size());
+  const int workers = worker_count(threads, batch.size());
   std::vector<std::vector<DocMatch>> per_worker(workers);
   std::vector<DocMatch> all;
   {
@@ -100,7 +90,7 @@ py::dict segment(const Analyzer& analyzer, const TextBatch& batch, int threads) 
   std::vector<std::vector<Step>> by_text(batch.size());
   {
     py::gil_scoped_release release;
-    analyzer.segment(batch.texts(), Scanner::worker_count(threads, batch.size()),
+    analyzer.segment(batch.texts(), worker_count(threads, batch.size()),
                      [&](size_t text, const StepList& steps) { by_text[text].assign(steps.begin(), steps.end()); });
   }
   size_t n = 0;
@@ -127,39 +117,31 @@ py::dict segment(const Analyzer& analyzer, const TextBatch& batch, int threads) 
   return d;
 }
 
-py::dict analyze(const Analyzer& analyzer, const TextBatch& batch, int threads) {
-  const size_t n = batch.size();
-  const size_t C = static_cast<size_t>(analyzer.n_categories()), L = C + 1;
-  py::dict d;
-  auto i64 = [&](const char* name) { auto a = column<int64_t>(n); d[name] = a; return a.mutable_data(); };
-  auto f64 = [&](const char* name) { auto a = column<double>(n); d[name] = a; return a.mutable_data(); };
+// The metric arrays in kMetricFields order, each [columns, rows].
+py::list analyze(const Analyzer& analyzer, const TextBatch& batch, int threads) {
+  const size_t n = batch.size(), C = static_cast<size_t>(analyzer.n_categories());
+  py::list arrays;
   MetricColumns out{};
-  out.n_bytes = i64("n_bytes");
-  out.n_words = i64("n_words");
-  out.n_steps = i64("n_steps");
-  out.longest_branch_run = i64("longest_branch_run");
-  out.first_answer_offset = i64("first_answer_offset");
-  out.n_distinct_answers = i64("n_distinct_answers");
-  out.branch_step_ratio = f64("branch_step_ratio");
-  out.markers_per_1k_words = f64("markers_per_1k_words");
-  out.repetition = f64("repetition");
-  out.tail_after_first_answer = f64("tail_after_first_answer");
-  py::array_t<int64_t> count({C, n}), steps({C, n});
-  py::array_t<double> transitions({L * L, n});
-  d["count"] = count;
-  d["steps"] = steps;
-  d["transitions"] = transitions;
-  out.count = count.mutable_data();
-  out.steps = steps.mutable_data();
-  out.transitions = transitions.mutable_data();
   out.rows = n;
+  for (size_t m = 0; m < kMetricCount; ++m) {
+    const MetricField& field = kMetricFields[m];
+    const size_t width = metric_width(field.shape, C);
+    if (field.type == MetricType::kInt64) {
+      py::array_t<int64_t> a({width, n});
+      out.data[m] = a.mutable_data();
+      arrays.append(a);
+    } else {
+      py::array_t<double> a({width, n});
+      out.data[m] = a.mutable_data();
+      arrays.append(a);
+    }
+  }
   {
     py::gil_scoped_release release;
-    analyzer.analyze(batch.texts(), Scanner::worker_count(threads, n), out);
+    analyzer.analyze(batch.texts(), worker_count(threads, n), out);
   }
-  return d;
+  return arrays;
 }
-
 
 // Hands a vector to numpy without a copy: the array owns it through a capsule.
 template <typename T>
@@ -197,6 +179,15 @@ py::dict extract_jsonl(const py::buffer& block, const py::array_t<int64_t, py::a
   return d;
 }
 
+// A Python enum with `values`, in order; `extra` goes to py::enum_ (a
+// docstring, py::arithmetic()).
+template <typename E, typename... Extra>
+void bind_enum(py::module_& m, const char* name, std::initializer_list<std::pair<const char*, E>> values,
+               const Extra&... extra) {
+  py::enum_<E> e(m, name, extra...);
+  for (const auto& [value_name, value] : values) e.value(value_name, value);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -209,30 +200,66 @@ PYBIND11_MODULE(_core, m) {
       .def("__len__", &TextBatch::size)
       .def_property_readonly("total_bytes", &TextBatch::total_bytes);
 
-  py::class_<Scanner>(m, "Scanner")
-      .def(py::init([](const std::vector<PatternTuple>& tuples, int engine) {
-             if (engine < 0 || engine > 2) throw py::value_error("engine code out of range");
-             auto specs = to_specs(tuples);
-             py::gil_scoped_release release;  // compiling 10k patterns takes a moment
-             return new Scanner(std::move(specs), static_cast<Engine>(engine));
+  bind_enum<Engine>(m, "Engine", {{"AUTO", Engine::kAuto}, {"DFA", Engine::kDfa}, {"PREFILTER", Engine::kPrefilter}},
+                    "How a Scanner finds matches; see csrc/scanner.h.");
+  bind_enum<Anchor>(m, "Anchor",
+                    {{"ANY", Anchor::Any}, {"LINE_START", Anchor::LineStart}, {"SENTENCE_START", Anchor::SentenceStart}},
+                    "Where a pattern's match must start; see docs/semantics.md.");
+  bind_enum<StepMode>(m, "StepMode",
+                      {{"PARAGRAPH", StepMode::kParagraph}, {"LINE", StepMode::kLine},
+                       {"SENTENCE", StepMode::kSentence}, {"MARKER", StepMode::kMarker}},
+                      "Where steps are cut; see docs/metrics.md.");
+  // Arithmetic, so that a status array compares with int(status).
+  bind_enum<jsonl::LineStatus>(
+      m, "LineStatus",
+      {{"PARSED", jsonl::kParsed}, {"BLANK", jsonl::kBlank}, {"NEEDS_FULL_PARSER", jsonl::kNeedsFullParser}},
+      py::arithmetic(), "The outcome of extract_jsonl for one line.");
+  bind_enum<MetricShape>(m, "MetricShape",
+                         {{"PER_TEXT", MetricShape::kPerText}, {"PER_CATEGORY", MetricShape::kPerCategory},
+                          {"PER_LABEL_PAIR", MetricShape::kPerLabelPair}},
+                         "How many columns a metric has.");
+  bind_enum<MetricType>(m, "MetricType", {{"INT64", MetricType::kInt64}, {"FLOAT64", MetricType::kFloat64}},
+                        "A metric's value type; a float64 NaN is null.");
+
+  py::class_<MetricField>(m, "MetricField", "One metric of Analyzer.analyze; see csrc/analyzer_metrics.h.")
+      .def_property_readonly("name", [](const MetricField& f) { return std::string(f.name); })
+      .def_readonly("shape", &MetricField::shape)
+      .def_readonly("type", &MetricField::type)
+      .def("__repr__", [](const MetricField& f) { return "<MetricField " + std::string(f.name) + ">"; });
+  py::tuple fields(static_cast<size_t>(kMetricCount));
+  for (size_t i = 0; i < kMetricCount; ++i) fields[i] = py::cast(kMetricFields[i], py::return_value_policy::reference);
+  m.attr("METRIC_FIELDS") = fields;
+
+  py::class_<PatternSpec>(m, "PatternSpec", "One compiled pattern's bytes and matching rules.")
+      .def(py::init([](const py::bytes& text, int32_t category, bool case_sensitive, bool boundary_start,
+                       bool boundary_end, Anchor anchor) {
+             return PatternSpec{std::string(text), category, case_sensitive, boundary_start, boundary_end, anchor};
            }),
-           py::arg("patterns"), py::arg("engine") = 0)
-      .def_property_readonly("engine",
-                             [](const Scanner& s) { return s.engine() == Engine::kPrefilter ? "prefilter" : "dfa"; })
+           py::arg("text"), py::arg("category"), py::arg("case_sensitive") = false, py::arg("boundary_start") = true,
+           py::arg("boundary_end") = true, py::arg("anchor") = Anchor::Any)
+      .def_property_readonly("text", [](const PatternSpec& p) { return py::bytes(p.bytes); })
+      .def_readonly("category", &PatternSpec::category)
+      .def_readonly("case_sensitive", &PatternSpec::case_sensitive)
+      .def_readonly("boundary_start", &PatternSpec::boundary_start)
+      .def_readonly("boundary_end", &PatternSpec::boundary_end)
+      .def_readonly("anchor", &PatternSpec::anchor);
+
+  py::class_<Scanner>(m, "Scanner")
+      .def(py::init([](std::vector<PatternSpec> specs, Engine engine) {
+             py::gil_scoped_release release;  // compiling 10k patterns takes a moment
+             return new Scanner(std::move(specs), engine);
+           }),
+           py::arg("patterns"), py::arg("engine") = Engine::kAuto)
+      .def_property_readonly("engine", &Scanner::engine)
       .def_property_readonly("pattern_count", &Scanner::pattern_count)
       .def_property_readonly("state_count", [](const Scanner& s) { return s.automaton().state_count(); })
       .def("count", &count, py::arg("batch"), py::arg("threads") = 0, py::arg("lanes") = 0)
       .def("matches", &matches, py::arg("batch"), py::arg("threads") = 0);
 
   py::class_<Analyzer>(m, "Analyzer")
-      .def(py::init([](const Scanner& markers, std::vector<int32_t> category_of, int n_categories,
-                       int branch_category, int mode) {
-             if (mode < 0 || mode > 3) throw py::value_error("step mode code out of range");
-             return new Analyzer(markers, std::move(category_of), n_categories, branch_category,
-                                 static_cast<StepMode>(mode));
-           }),
-           py::arg("markers"), py::arg("category_of"), py::arg("n_categories"), py::arg("branch_category"),
-           py::arg("mode"), py::keep_alive<1, 2>())
+      .def(py::init<const Scanner&, int, int, StepMode>(), py::arg("markers"), py::arg("n_categories"),
+           py::arg("branch_category"), py::arg("mode"), py::keep_alive<1, 2>())
+      .def_property_readonly("n_categories", &Analyzer::n_categories)
       .def("analyze", &analyze, py::arg("batch"), py::arg("threads") = 0)
       .def("segment", &segment, py::arg("batch"), py::arg("threads") = 0);
 
@@ -257,5 +284,5 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "simd_level", [] { return simd_level_name(simd_level()); },
       "The vector paths this process takes: 'avx512', 'avx2' or 'none' (the CPU's best, capped by COTSIEVE_SIMD).");
-  m.def("worker_count", &Scanner::worker_count, py::arg("requested"), py::arg("n_texts"));
+  m.def("worker_count", &worker_count, py::arg("requested"), py::arg("n_texts"));
 }

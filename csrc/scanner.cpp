@@ -1,15 +1,12 @@
 #include "scanner.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
-#include <exception>
 #include <limits>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 
 #include "bytes.h"
+#include "parallel.h"
 #include "runs.h"
 
 namespace cotsieve {
@@ -41,7 +38,9 @@ struct Hit {
   uint32_t state;
 };
 
-struct ScanScratch {
+// Aligned to a cache line: the workers' scratches sit side by side in one
+// vector, and each writes its own vectors' ends.
+struct alignas(64) ScanScratch {
   std::vector<Segment> segments;
   std::vector<Hit> lane_hits[8];
   std::vector<Match> candidates;
@@ -254,12 +253,6 @@ Scanner::Scanner(std::vector<PatternSpec> patterns, Engine engine)
 
 Scanner::~Scanner() = default;
 
-int Scanner::worker_count(int requested, size_t n_texts) {
-  int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int n = requested > 0 ? requested : hw;
-  return static_cast<int>(std::max<size_t>(1, std::min<size_t>(n, std::max<size_t>(1, n_texts))));
-}
-
 bool Scanner::context_ok(const uint8_t* t, uint64_t n, uint64_t start, const PatternSpec& p,
                          RunCache* anchors) const {
   const uint64_t end = start + p.bytes.size();
@@ -405,26 +398,11 @@ void Scanner::scan(const std::vector<TextRef>& texts, int workers, const Visitor
   const size_t n_blocks = block_starts.size() - 1;
   if (n_blocks == 0) return;
 
-  std::atomic<size_t> next_block{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  auto work = [&](int worker) {
-    try {
-      ScanScratch scratch;
-      for (size_t b; (b = next_block.fetch_add(1)) < n_blocks;)
-        scan_block(texts.data(), block_starts[b], block_starts[b + 1], worker, lanes, scratch, visit);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
-      next_block.store(n_blocks);  // stop the other workers early
-    }
-  };
-  int n = std::min<int>(workers, static_cast<int>(n_blocks));
-  std::vector<std::thread> pool;
-  for (int w = 1; w < n; ++w) pool.emplace_back(work, w);
-  work(0);
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
+  // Scratch per worker, not per block: its buffers grow once and are reused.
+  std::vector<ScanScratch> scratch(std::min<size_t>(static_cast<size_t>(std::max(workers, 1)), n_blocks));
+  parallel_for(n_blocks, static_cast<int>(scratch.size()), [&](int worker, size_t b) {
+    scan_block(texts.data(), block_starts[b], block_starts[b + 1], worker, lanes, scratch[worker], visit);
+  });
 }
 
 }  // namespace cotsieve

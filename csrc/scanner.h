@@ -59,11 +59,8 @@ class Scanner {
   // come from different threads at once.
   using Visitor = std::function<void(int worker, size_t text, const std::vector<Match>& matches)>;
 
-  // Number of worker threads a scan of `n_texts` would use for `requested`
-  // (<= 0 means one per hardware thread).
-  static int worker_count(int requested, size_t n_texts);
-
-  // The scanner is immutable: any number of scans may run at once.
+  // The scanner is immutable: any number of scans may run at once. The
+  // blocks of texts are spread over `workers` threads by parallel_for.
   // `lanes` (1, 2, 4 or 8) sets how many segments one thread advances in
   // lockstep; it exists so benchmarks can measure the choice.
   void scan(const std::vector<TextRef>& texts, int workers, const Visitor& visit, int lanes = 0) const;

@@ -7,9 +7,9 @@ namespace py = pybind11;
 namespace cotsieve {
 namespace {
 
-// str -> UTF-8 without a copy when CPython already caches it; a str with lone
-// surrogates is encoded with surrogateescape (round-tripping bytes that were
-// decoded with it), then surrogatepass.
+// str -> UTF-8 without a copy when CPython already caches it. A str that is
+// not valid Unicode (lone surrogates) goes to cotsieve._texts.utf8, the one
+// rule for such text across the library.
 py::object utf8_of(const py::handle& s, TextRef& ref) {
   Py_ssize_t n = 0;
   const char* p = PyUnicode_AsUTF8AndSize(s.ptr(), &n);
@@ -18,12 +18,7 @@ py::object utf8_of(const py::handle& s, TextRef& ref) {
     return py::reinterpret_borrow<py::object>(s);
   }
   PyErr_Clear();
-  py::object encoded;
-  try {
-    encoded = s.attr("encode")("utf-8", "surrogateescape");
-  } catch (py::error_already_set&) {
-    encoded = s.attr("encode")("utf-8", "surrogatepass");
-  }
+  py::object encoded = py::module_::import("cotsieve._texts").attr("utf8")(s);
   ref = {reinterpret_cast<const uint8_t*>(PyBytes_AS_STRING(encoded.ptr())),
          static_cast<uint64_t>(PyBytes_GET_SIZE(encoded.ptr()))};
   return encoded;

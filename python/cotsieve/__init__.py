@@ -1,19 +1,22 @@
 """cotsieve: curate and profile long chain-of-thought corpora.
 
-The entry point is a compiled ``PatternSet``; see ``docs/semantics.md`` for the
-exact matching rules, and ``docs/architecture.md`` for the flow from input to
-outputs and the package each step lives in. ``cotsieve.kernels`` is the
-repository's top-level ``kernels/`` folder, which ``pyproject.toml`` installs
-into this package.
+The entry points are a compiled ``PatternSet`` (find markers) and an
+``Analyzer`` built on one (segment and measure traces); see
+``docs/semantics.md`` and ``docs/metrics.md`` for the exact rules, and
+``docs/architecture.md`` for the flow from input to outputs and the package
+each step lives in. ``cotsieve.kernels`` is the repository's top-level
+``kernels/`` folder, which ``pyproject.toml`` installs into this package.
 
 Example:
     >>> import cotsieve
     >>> ps = cotsieve.PatternSet.load("default")
     >>> int(ps.count(["Wait, let me double-check that."]).sum()) >= 1
     True
+    >>> cotsieve.Analyzer(ps).analyze(["Wait."]).column("count_backtrack").to_pylist()
+    [1]
 """
 
-from .analysis import STEP_MODES, Step, analyze, segment, segments, simd_level, step_count_ratio
+from .analysis import STEP_MODES, Analyzer, Step, analyze, segment, segments, simd_level, step_count_ratio
 from .io import BadInputError, TextSpec, read_corpus
 from .patterns import BUILTIN_CATEGORIES, Pattern, PatternSet
 from .profiling import ProfileResult, load_model, profile, summarize
@@ -21,6 +24,7 @@ from .pipeline import CurateOptions, Summary, analyze_corpus, filter_corpus
 from .rules import DropShare, RuleSet, StepCountRatio, Threshold, length_baseline, parse_rule
 
 __all__ = [
+    "Analyzer",
     "BUILTIN_CATEGORIES",
     "STEP_MODES",
     "BadInputError",

@@ -20,12 +20,35 @@ _OFFSET_DTYPES = {
 }
 
 
+def utf8(text: Union[str, bytes]) -> bytes:
+    """The bytes the engine reads for ``text``: the one rule for ``str`` to
+    UTF-8, used by every entry point (the native batch calls it for any str
+    that is not valid Unicode).
+
+    A valid ``str`` is plain UTF-8. A ``str`` with lone surrogates is encoded
+    with ``surrogateescape``, which gives back the bytes of text decoded with
+    it (U+DC80..U+DCFF stand for the undecodable bytes 0x80..0xFF); one that
+    has other surrogates is encoded with ``surrogatepass`` (three bytes per
+    surrogate), so that no text is refused. ``bytes`` are read as they are.
+
+    Example:
+        >>> utf8("é"), utf8("a\\udcff"), utf8("a\\ud800"), utf8(b"\\xff")
+        (b'\\xc3\\xa9', b'a\\xff', b'a\\xed\\xa0\\x80', b'\\xff')
+    """
+    if isinstance(text, bytes):
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
 def as_text_batch(texts: TextInput) -> _core.TextBatch:
     """View ``texts`` as a native batch.
 
     Arrow string and binary arrays are read in place (their offsets and data
     buffers go to the engine as they are); Python ``str`` and ``bytes`` are
-    read through their own buffers.
+    read through their own buffers, ``str`` converted by ``utf8``.
     """
     if isinstance(texts, _core.TextBatch):
         return texts

@@ -1,22 +1,28 @@
-"""Per-trace behaviour metrics and step segmentation (see ``docs/metrics.md``)."""
+"""Per-trace behaviour metrics and step segmentation (see ``docs/metrics.md``).
+
+``Analyzer`` is the compiled form: a pattern set and a step mode, ready to
+measure and segment any number of batches. ``analyze``, ``segments`` and
+``segment`` are one-line conveniences over a cached ``Analyzer``.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import _core
-from ._texts import TextInput, as_text_batch
-from .patterns import PatternSet, _threads
+from ._texts import TextInput, as_text_batch, utf8
+from .patterns import PatternsArg, PatternSet, _threads
+from .rules import step_count_ratio
 
 STEP_MODES = ("paragraph", "line", "sentence", "marker")
 PROGRESS = "progress"
 
-PatternsArg = Union[str, PatternSet]
+__all__ = ["PROGRESS", "STEP_MODES", "Analyzer", "Step", "analyze", "analyzer_for", "metric_schema", "segment",
+           "segments", "simd_level", "step_count_ratio"]
 
 
 class Step(NamedTuple):
@@ -27,19 +33,6 @@ class Step(NamedTuple):
     label: str
     flags: tuple[str, ...]
     text: str
-
-
-@lru_cache(maxsize=16)
-def _shipped(name: str) -> PatternSet:
-    return PatternSet.load(name)
-
-
-def _pattern_set(patterns: PatternsArg) -> PatternSet:
-    if isinstance(patterns, PatternSet):
-        return patterns
-    if isinstance(patterns, str):
-        return _shipped(patterns)
-    raise TypeError(f"patterns must be a PatternSet or the name/path of one, got {type(patterns).__name__}")
 
 
 def simd_level() -> str:
@@ -60,14 +53,29 @@ def simd_level() -> str:
     return _core.simd_level()
 
 
-def _analyzer(ps: PatternSet, steps: str) -> _core.Analyzer:
-    if steps not in STEP_MODES:
-        raise ValueError(f"unknown step mode {steps!r}, expected one of {list(STEP_MODES)}")
-    if len(ps.categories) > 32:
-        raise ValueError(f"at most 32 categories are supported, the set has {len(ps.categories)}")
-    return _core.Analyzer(
-        ps._scanner, ps.category_index.tolist(), len(ps.categories), ps.categories.index("branch"),
-        STEP_MODES.index(steps),
+_ARROW_TYPES = {_core.MetricType.INT64: pa.int64(), _core.MetricType.FLOAT64: pa.float64()}
+
+
+def _column_names(field: _core.MetricField, categories: tuple[str, ...]) -> list[str]:
+    """The table columns of one native metric (``csrc/analyzer_metrics.h`` names the shapes)."""
+    if field.shape == _core.MetricShape.PER_TEXT:
+        return [field.name]
+    if field.shape == _core.MetricShape.PER_CATEGORY:
+        return [f"{field.name}_{c}" for c in categories]
+    labels = categories + (PROGRESS,)
+    return [f"{field.name}_{a}_{b}" for a in labels for b in labels]
+
+
+@lru_cache(maxsize=64)
+def metric_schema(categories: tuple[str, ...]) -> pa.Schema:
+    """The columns of ``analyze`` for a set with ``categories``, as the engine exports them.
+
+    Example:
+        >>> metric_schema(("branch",)).names[:5]
+        ['n_bytes', 'n_words', 'n_steps', 'count_branch', 'steps_branch']
+    """
+    return pa.schema(
+        [pa.field(name, _ARROW_TYPES[f.type]) for f in _core.METRIC_FIELDS for name in _column_names(f, categories)]
     )
 
 
@@ -83,8 +91,155 @@ def _nullable_rows(values: np.ndarray) -> list[pa.Array]:
     ]
 
 
-def _nullable(values: np.ndarray) -> pa.Array:
-    return _nullable_rows(values[np.newaxis, :])[0]
+def _metric_arrays(field: _core.MetricField, values: np.ndarray) -> list[pa.Array]:
+    """The Arrow columns of one native metric: row i of its [columns, texts]
+    array is column i; a float NaN is null."""
+    if field.type == _core.MetricType.FLOAT64:
+        return _nullable_rows(values)
+    return [pa.array(row) for row in values]
+
+
+class Analyzer:
+    """A pattern set and a step mode compiled for analysis: measure and
+    segment as many batches as you like.
+
+    Built once, immutable and thread-safe: any number of threads may call its
+    methods at once; each call releases the GIL and spreads the batch over
+    ``threads`` native threads. An ``Analyzer`` pickles (it is rebuilt from its
+    patterns on the other side), so it can travel to worker processes.
+
+    Args:
+        patterns: a ``PatternSet``, or the name or TOML path of one.
+        steps: ``"paragraph"``, ``"line"``, ``"sentence"`` or ``"marker"``.
+
+    Example:
+        >>> import cotsieve
+        >>> analyzer = cotsieve.Analyzer("default", steps="paragraph")
+        >>> t = analyzer.analyze(["Let x = 2.\\n\\nAlternatively, x = 3."])
+        >>> t.column("n_steps").to_pylist(), t.schema == analyzer.schema
+        ([2], True)
+        >>> [s.label for s in analyzer.segment("Hmm.\\n\\nWait, no.")]
+        ['hesitate', 'backtrack']
+    """
+
+    def __init__(self, patterns: PatternsArg = "default", steps: str = "paragraph") -> None:
+        if steps not in STEP_MODES:
+            raise ValueError(f"unknown step mode {steps!r}, expected one of {list(STEP_MODES)}")
+        pattern_set = PatternSet.resolve(patterns)
+        categories = pattern_set.categories
+        if len(categories) > 32:
+            raise ValueError(f"at most 32 categories are supported, the set has {len(categories)}")
+        self._patterns = pattern_set
+        self._steps = steps
+        self._schema = metric_schema(categories)
+        self._native = _core.Analyzer(
+            pattern_set._scanner, len(categories), categories.index("branch"), _core.StepMode.__members__[steps.upper()]
+        )
+
+    @property
+    def patterns(self) -> PatternSet:
+        """The compiled pattern set."""
+        return self._patterns
+
+    @property
+    def steps(self) -> str:
+        """The step mode."""
+        return self._steps
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The columns ``analyze`` returns, in order, with their types.
+
+        Example:
+            >>> Analyzer().schema.field("branch_step_ratio").type
+            DataType(double)
+        """
+        return self._schema
+
+    def __repr__(self) -> str:
+        return f"<Analyzer {self._patterns!r}, steps={self._steps!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Analyzer, (self._patterns, self._steps))
+
+    def analyze(self, texts: TextInput, threads: Optional[int] = None) -> pa.Table:
+        """Scan, segment and measure every trace in one native pass.
+
+        Returns one row per text, with the columns of ``schema``; every column
+        and its formula is documented in ``docs/metrics.md``. Ratios with a
+        zero denominator are null.
+
+        Args:
+            texts: a list of ``str``/``bytes`` or an Arrow string/binary array.
+            threads: native threads; ``None`` uses every core.
+
+        Example:
+            >>> t = Analyzer().analyze(["Let x = 2.\\n\\nAlternatively, x = 3.\\n\\nSo the answer is \\\\boxed{2}."])
+            >>> t.column("n_steps")[0].as_py(), t.column("branch_step_ratio")[0].as_py()
+            (3, 0.3333333333333333)
+        """
+        raw = self._native.analyze(as_text_batch(texts), _threads(threads))
+        columns = [a for field, values in zip(_core.METRIC_FIELDS, raw) for a in _metric_arrays(field, values)]
+        return pa.Table.from_arrays(columns, schema=self._schema)
+
+    def segments(self, texts: TextInput, threads: Optional[int] = None) -> pa.Table:
+        """Every step of every text as a table: ``doc``, ``start``, ``end`` (byte
+        offsets), ``label`` (dictionary string) and ``flags`` (list of categories).
+
+        Example:
+            >>> Analyzer().segments(["Hmm.\\n\\nWait, no."]).column("label").to_pylist()
+            ['hesitate', 'backtrack']
+        """
+        raw = self._native.segment(as_text_batch(texts), _threads(threads))
+        categories = self._patterns.categories
+        label = pa.DictionaryArray.from_arrays(pa.array(raw["label"], pa.int32()), pa.array(categories + (PROGRESS,)))
+        return pa.table(
+            {
+                "doc": raw["doc"],
+                "start": raw["start"],
+                "end": raw["end"],
+                "label": label,
+                "flags": pa.array(_flag_lists(raw["flags"], categories), pa.list_(pa.string())),
+            }
+        )
+
+    def segment(self, text: Union[str, bytes]) -> list[Step]:
+        """The steps of one trace, for inspection and display.
+
+        Example:
+            >>> [(s.label, s.text) for s in Analyzer(steps="line").segment("Alternatively, try 3.\\nIt works.")]
+            [('branch', 'Alternatively, try 3.'), ('progress', 'It works.')]
+        """
+        if not isinstance(text, (str, bytes)):
+            raise TypeError(f"text must be str or bytes, got {type(text).__name__}")
+        data = utf8(text)
+        table = self.segments([data], threads=1)
+        return [
+            Step(row["start"], row["end"], row["label"], tuple(row["flags"]),
+                 data[row["start"]: row["end"]].decode("utf-8", "replace"))
+            for row in table.to_pylist()
+        ]
+
+
+@lru_cache(maxsize=16)
+def _named_analyzer(patterns: str, steps: str) -> Analyzer:
+    return Analyzer(patterns, steps)
+
+
+def analyzer_for(patterns: Union[PatternsArg, Analyzer] = "default", steps: str = "paragraph") -> Analyzer:
+    """An ``Analyzer`` for the conveniences: the one given, one cached per
+    (name or path, steps), or a new one over a given ``PatternSet`` (building
+    it is cheap once the set is compiled).
+
+    Example:
+        >>> analyzer_for("default") is analyzer_for("default")
+        True
+    """
+    if isinstance(patterns, Analyzer):
+        return patterns
+    if isinstance(patterns, str):
+        return _named_analyzer(patterns, steps)
+    return Analyzer(patterns, steps)
 
 
 def analyze(
@@ -93,52 +248,14 @@ def analyze(
     steps: str = "paragraph",
     threads: Optional[int] = None,
 ) -> pa.Table:
-    """Scan, segment and measure every trace in one native pass.
-
-    Returns one row per text; every column and its formula is documented in
-    ``docs/metrics.md``. Ratios with a zero denominator are null.
-
-    Args:
-        texts: a list of ``str``/``bytes`` or an Arrow string/binary array.
-        patterns: a ``PatternSet``, or the name or TOML path of one.
-        steps: ``"paragraph"``, ``"line"``, ``"sentence"`` or ``"marker"``.
-        threads: native threads; ``None`` uses every core.
+    """``Analyzer(patterns, steps).analyze(texts, threads)``, with the analyzer cached.
 
     Example:
         >>> t = analyze(["Let x = 2.\\n\\nAlternatively, x = 3.\\n\\nSo the answer is \\\\boxed{2}."])
         >>> t.column("n_steps")[0].as_py(), t.column("branch_step_ratio")[0].as_py()
         (3, 0.3333333333333333)
     """
-    ps = _pattern_set(patterns)
-    raw = _analyzer(ps, steps).analyze(as_text_batch(texts), _threads(threads))
-    return _metrics_table(raw, ps.categories)
-
-
-def _metrics_table(raw: dict, categories: tuple[str, ...]) -> pa.Table:
-    labels = categories + (PROGRESS,)
-    columns: dict[str, pa.Array] = {
-        "n_bytes": pa.array(raw["n_bytes"]),
-        "n_words": pa.array(raw["n_words"]),
-        "n_steps": pa.array(raw["n_steps"]),
-    }
-    # Per-category and per-pair results come column-major: row i of the
-    # native array is column i of the table.
-    for i, cat in enumerate(categories):
-        columns[f"count_{cat}"] = pa.array(raw["count"][i])
-    for i, cat in enumerate(categories):
-        columns[f"steps_{cat}"] = pa.array(raw["steps"][i])
-    columns["branch_step_ratio"] = _nullable(raw["branch_step_ratio"])
-    columns["markers_per_1k_words"] = _nullable(raw["markers_per_1k_words"])
-    pairs = iter(_nullable_rows(raw["transitions"]))
-    for src in labels:
-        for dst in labels:
-            columns[f"p_{src}_{dst}"] = next(pairs)
-    columns["longest_branch_run"] = pa.array(raw["longest_branch_run"])
-    columns["repetition"] = _nullable(raw["repetition"])
-    columns["first_answer_offset"] = pa.array(raw["first_answer_offset"])
-    columns["n_distinct_answers"] = pa.array(raw["n_distinct_answers"])
-    columns["tail_after_first_answer"] = _nullable(raw["tail_after_first_answer"])
-    return pa.table(columns)
+    return analyzer_for(patterns, steps).analyze(texts, threads)
 
 
 def segments(
@@ -147,26 +264,23 @@ def segments(
     steps: str = "paragraph",
     threads: Optional[int] = None,
 ) -> pa.Table:
-    """Every step of every text as a table: ``doc``, ``start``, ``end`` (byte
-    offsets), ``label`` (dictionary string) and ``flags`` (list of categories).
+    """``Analyzer(patterns, steps).segments(texts, threads)``, with the analyzer cached.
 
     Example:
         >>> segments(["Hmm.\\n\\nWait, no."]).column("label").to_pylist()
         ['hesitate', 'backtrack']
     """
-    ps = _pattern_set(patterns)
-    raw = _analyzer(ps, steps).segment(as_text_batch(texts), _threads(threads))
-    labels = ps.categories + (PROGRESS,)
-    label = pa.DictionaryArray.from_arrays(pa.array(raw["label"], pa.int32()), pa.array(labels))
-    return pa.table(
-        {
-            "doc": raw["doc"],
-            "start": raw["start"],
-            "end": raw["end"],
-            "label": label,
-            "flags": pa.array(_flag_lists(raw["flags"], ps.categories), pa.list_(pa.string())),
-        }
-    )
+    return analyzer_for(patterns, steps).segments(texts, threads)
+
+
+def segment(text: Union[str, bytes], patterns: PatternsArg = "default", steps: str = "paragraph") -> list[Step]:
+    """``Analyzer(patterns, steps).segment(text)``, with the analyzer cached.
+
+    Example:
+        >>> [(s.label, s.text) for s in segment("Alternatively, try 3.\\nIt works.", steps="line")]
+        [('branch', 'Alternatively, try 3.'), ('progress', 'It works.')]
+    """
+    return analyzer_for(patterns, steps).segment(text)
 
 
 def _flag_lists(flags: np.ndarray, categories: tuple[str, ...]) -> list[list[str]]:
@@ -178,47 +292,3 @@ def _flag_lists(flags: np.ndarray, categories: tuple[str, ...]) -> list[list[str
             cache[f] = [c for bit, c in bits if f & bit]
         out.append(cache[f])
     return out
-
-
-def segment(text: Union[str, bytes], patterns: PatternsArg = "default", steps: str = "paragraph") -> list[Step]:
-    """The steps of one trace, for inspection and display.
-
-    Example:
-        >>> [(s.label, s.text) for s in segment("Alternatively, try 3.\\nIt works.", steps="line")]
-        [('branch', 'Alternatively, try 3.'), ('progress', 'It works.')]
-    """
-    if not isinstance(text, (str, bytes)):
-        raise TypeError(f"text must be str or bytes, got {type(text).__name__}")
-    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
-    table = segments([data], patterns, steps, threads=1)
-    return [
-        Step(row["start"], row["end"], row["label"], tuple(row["flags"]),
-             data[row["start"]: row["end"]].decode("utf-8", "replace"))
-        for row in table.to_pylist()
-    ]
-
-
-def step_count_ratio(table: pa.Table, by: str, source: str, reference: str) -> pa.Table:
-    """Add Proxy 1 of arXiv 2604.01702: ``step_count_ratio``, each trace's
-    ``n_steps`` divided by the mean ``n_steps`` of the ``reference`` source's
-    traces on the same problem (null when there is none, or it is 0).
-
-    Example:
-        >>> t = pa.table({"problem": ["p1", "p1"], "src": ["r1", "oss"], "n_steps": [30, 10]})
-        >>> step_count_ratio(t, by="problem", source="src", reference="oss").column("step_count_ratio").to_pylist()
-        [3.0, 1.0]
-    """
-    for name in (by, source, "n_steps"):
-        if name not in table.column_names:
-            raise KeyError(f"column {name!r} not in table (columns: {table.column_names})")
-    ref = table.filter(pc.equal(table.column(source), reference))
-    if ref.num_rows == 0:
-        raise ValueError(f"no rows with {source} == {reference!r}")
-    means = ref.group_by(by).aggregate([("n_steps", "mean")])
-    joined = table.append_column("_row", pa.array(np.arange(table.num_rows))).join(
-        means, keys=by, join_type="left outer"
-    ).sort_by("_row")
-    ref_steps = joined.column("n_steps_mean")
-    valid = pc.and_(pc.is_valid(ref_steps), pc.greater(ref_steps, 0))
-    ratio = pc.if_else(valid, pc.divide(pc.cast(joined.column("n_steps"), pa.float64()), ref_steps), None)
-    return table.append_column("step_count_ratio", ratio)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -19,10 +21,10 @@ import pyarrow as pa
 from . import _core
 from ._texts import TextInput, as_text_batch
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:
+    import tomli as tomllib
 
 BUILTIN_CATEGORIES: tuple[str, ...] = ("branch", "backtrack", "verify", "hesitate", "conclude")
 CASE_MODES = ("insensitive", "sensitive")
@@ -94,7 +96,8 @@ class Pattern:
         return self.text.encode("utf-8") if isinstance(self.text, str) else self.text
 
 
-PatternLike = Union[Pattern, tuple, dict]
+PatternLike = Union[Pattern, tuple[Any, ...], dict[str, Any]]
+PatternsArg = Union[str, Path, "PatternSet"]
 
 
 def _as_pattern(item: PatternLike, position: int) -> Pattern:
@@ -146,6 +149,7 @@ class PatternSet:
         self._patterns = tuple(_as_pattern(p, i) for i, p in enumerate(patterns))
         self._categories = _category_order(extra_categories)
         self.name = name
+        self._engine_request = engine
         index = {c: i for i, c in enumerate(self._categories)}
         for p in self._patterns:
             if p.category not in index:
@@ -154,7 +158,7 @@ class PatternSet:
                     f"(declare new categories with extra_categories=[{p.category!r}])"
                 )
         self._category_of = np.array([index[p.category] for p in self._patterns], dtype=np.int32)
-        self._scanner = _core.Scanner([_native_tuple(p, index) for p in self._patterns], ENGINES.index(engine))
+        self._scanner = _core.Scanner([_native_spec(p, index) for p in self._patterns], _ENGINE_CODES[engine])
 
     @classmethod
     def load(cls, name_or_path: Union[str, Path]) -> PatternSet:
@@ -178,6 +182,25 @@ class PatternSet:
             path = Path(str(resources.files("cotsieve") / "pattern_sets" / f"{name_or_path}.toml"))
         return _load_toml(path)
 
+    @classmethod
+    def resolve(cls, patterns: PatternsArg) -> PatternSet:
+        """``patterns`` as a compiled set: a ``PatternSet`` as it is, a shipped
+        set's name loaded once per process, a TOML path loaded on each call
+        (the file may have changed).
+
+        Example:
+            >>> PatternSet.resolve("default") is PatternSet.resolve("default")
+            True
+            >>> ps = PatternSet([("hmm", "hesitate")])
+            >>> PatternSet.resolve(ps) is ps
+            True
+        """
+        if isinstance(patterns, PatternSet):
+            return patterns
+        if isinstance(patterns, (str, Path)):
+            return cls.load(patterns) if Path(patterns).suffix == ".toml" else _load_shipped(str(patterns))
+        raise TypeError(f"patterns must be a PatternSet or the name/path of one, got {type(patterns).__name__}")
+
     @staticmethod
     def available() -> list[str]:
         """Names of the pattern sets shipped with cotsieve."""
@@ -191,7 +214,7 @@ class PatternSet:
     @property
     def engine(self) -> str:
         """The engine in use: ``"prefilter"`` or ``"dfa"``."""
-        return self._scanner.engine
+        return str(self._scanner.engine.name.lower())
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -206,8 +229,13 @@ class PatternSet:
     def __len__(self) -> int:
         return len(self._patterns)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Pattern]:
         return iter(self._patterns)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Compiled state does not pickle: the set is compiled again on loading.
+        extra = self._categories[len(BUILTIN_CATEGORIES):]
+        return (PatternSet, (self._patterns, extra, self.name, self._engine_request))
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
@@ -274,18 +302,24 @@ def _category_order(extra: Sequence[str]) -> tuple[str, ...]:
     return BUILTIN_CATEGORIES + tuple(extra)
 
 
-_ANCHOR_CODES = {a: i for i, a in enumerate(ANCHORS)}
+_ANCHOR_CODES = {a: _core.Anchor.__members__[a.upper()] for a in ANCHORS}
+_ENGINE_CODES = {e: _core.Engine.__members__[e.upper()] for e in ENGINES}
 
 
-def _native_tuple(p: Pattern, category_index: dict[str, int]) -> tuple:
-    return (
+def _native_spec(p: Pattern, category_index: dict[str, int]) -> _core.PatternSpec:
+    return _core.PatternSpec(
         p.utf8,
         category_index[p.category],
-        p.case == "sensitive",
-        p.boundary in ("word", "start"),
-        p.boundary in ("word", "end"),
-        _ANCHOR_CODES[p.anchor],
+        case_sensitive=p.case == "sensitive",
+        boundary_start=p.boundary in ("word", "start"),
+        boundary_end=p.boundary in ("word", "end"),
+        anchor=_ANCHOR_CODES[p.anchor],
     )
+
+
+@lru_cache(maxsize=16)
+def _load_shipped(name: str) -> PatternSet:
+    return PatternSet.load(name)
 
 
 def _threads(threads: Optional[int]) -> int:

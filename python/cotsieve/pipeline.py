@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .analysis import analyze
+from .analysis import Analyzer, analyzer_for
 from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Source, TextSpec, arrow_schema, prefetched, \
     read_corpus, resolve_inputs
 from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, \
@@ -169,7 +169,7 @@ class Outputs:
             f.discard()
 
 
-def _kept_writer(path: Path, sources: Sequence[Source], options: CurateOptions):
+def _kept_writer(path: Path, sources: Sequence[Source], options: CurateOptions) -> Union[JsonlKeptWriter, ParquetKeptWriter]:
     if sources[0].kind == "jsonl":
         return JsonlKeptWriter(path, sources[0].compression, options.compression_level, options.threads)
     return ParquetKeptWriter(path, _unified_schema(sources))
@@ -206,12 +206,13 @@ def record_ids(chunk: Chunk, rows: np.ndarray) -> pa.Table:
     return pa.table({"record_id": ids, "file": pa.repeat(chunk.source.name, len(rows)), "row": pa.array(absolute)})
 
 
-def measure(chunk: Chunk, patterns: PatternSet, options: CurateOptions, fields: Sequence[str]) -> pa.Table:
-    """Metrics of the chunk's usable records, with their ids and carried fields."""
+def measure(chunk: Chunk, analyzer: Union[Analyzer, PatternSet], options: CurateOptions, fields: Sequence[str]) -> pa.Table:
+    """Metrics of the chunk's usable records, with their ids and carried fields
+    (a ``PatternSet`` is analyzed with ``options.steps``)."""
     ok = chunk.ok
     rows = np.flatnonzero(ok)
     texts = chunk.texts if len(rows) == len(chunk) else chunk.texts.filter(pa.array(ok))
-    metrics = analyze(texts, patterns, options.steps, options.threads)
+    metrics = analyzer_for(analyzer, options.steps).analyze(texts, options.threads)
     carried = chunk.fields.select(list(fields)).filter(pa.array(ok))
     columns = {**_columns(record_ids(chunk, rows)), **_columns(carried), **_columns(metrics)}
     return pa.table(columns)
@@ -274,14 +275,14 @@ def _run(inputs: Any, out_dir: Union[str, Path], rules: RuleSet, options: Curate
     started = time.perf_counter()
     sources = resolve_inputs(inputs)
     paths = plan_outputs(out_dir, sources, with_kept, options.force)
-    patterns = options.patterns if isinstance(options.patterns, PatternSet) else PatternSet.load(options.patterns)
-    _check_rule_columns(rules, patterns, options.steps)
+    analyzer = Analyzer(options.patterns, options.steps)
+    _check_rule_columns(rules, analyzer)
     fields = tuple(dict.fromkeys(options.fields + rules.fields))
     summary = Summary([s.name for s in sources], outputs={k: str(v) for k, v in asdict(paths).items() if v})
     outputs = Outputs(paths, sources, options)
     try:
         run = _TwoPass if rules.corpus_wide else _OnePass
-        run(sources, outputs, rules, patterns, options, fields, summary, progress).execute()
+        run(sources, outputs, rules, analyzer, options, fields, summary, progress).execute()
         # summary.json marks a finished run: drop an old one before the new
         # outputs replace the old, so a crash in between leaves no summary
         # describing files it does not match.
@@ -296,8 +297,8 @@ def _run(inputs: Any, out_dir: Union[str, Path], rules: RuleSet, options: Curate
     return summary
 
 
-def _check_rule_columns(rules: RuleSet, patterns: PatternSet, steps: str) -> None:
-    known = analyze([], patterns, steps).column_names
+def _check_rule_columns(rules: RuleSet, analyzer: Analyzer) -> None:
+    known = analyzer.schema.names
     unknown = [c for c in rules.columns if c not in known]
     if unknown:
         raise ValueError(f"rules read unknown metric(s) {unknown}; metrics are: {', '.join(known)}")
@@ -311,12 +312,12 @@ def _check_balance(summary: Summary) -> None:
 class _OnePass:
     """Rules that judge each record alone: decide and write as chunks stream by."""
 
-    def __init__(self, sources: list[Source], outputs: Outputs, rules: RuleSet, patterns: PatternSet,
+    def __init__(self, sources: list[Source], outputs: Outputs, rules: RuleSet, analyzer: Analyzer,
                  options: CurateOptions, fields: tuple[str, ...], summary: Summary, progress: Optional[Progress]):
-        self.sources, self.outputs, self.rules, self.patterns = sources, outputs, rules, patterns
+        self.sources, self.outputs, self.rules, self.analyzer = sources, outputs, rules, analyzer
         self.options, self.fields, self.summary, self.progress = options, fields, summary, progress
-        self.dropped_by_rule: Counter = Counter()
-        self.rejected_by_reason: Counter = Counter()
+        self.dropped_by_rule: Counter[str] = Counter()
+        self.rejected_by_reason: Counter[str] = Counter()
         self.writes: Optional[WriteBehind] = None  # set while a pass reads and measures
 
     def read_options(self, parse: bool = True) -> ReadOptions:
@@ -342,9 +343,10 @@ class _OnePass:
 
     def write(self, job: Callable[..., None], *args: Any) -> None:
         """Run ``job`` on the write-behind thread, timed as the write stage."""
+        assert self.writes is not None, "writes go through a pass's write-behind thread"
         self.writes.submit(self._timed, job, args)
 
-    def _timed(self, job: Callable[..., None], args: tuple) -> None:
+    def _timed(self, job: Callable[..., None], args: tuple[Any, ...]) -> None:
         with _Clock(self.summary.seconds, "write"):
             job(*args)
 
@@ -355,7 +357,7 @@ class _OnePass:
         self.rejected_by_reason.update(r.split(":", 1)[0] for r in chunk.reasons.drop_null().to_pylist())
         self.write(self.outputs.rejected.write, chunk, rejected)
         with _Clock(self.summary.seconds, "engine"):
-            metrics = measure(chunk, self.patterns, self.options, self.fields)
+            metrics = measure(chunk, self.analyzer, self.options, self.fields)
         self.summary.read += len(chunk)
         self.summary.rejected += len(rejected)
         self.summary.record_bytes += chunk.n_bytes
@@ -370,7 +372,7 @@ class _OnePass:
         self.summary.kept += int(keep.sum())
 
     def finish(self, rule_details: list[dict[str, Any]]) -> None:
-        empty = measure_empty(self.patterns, self.options, self.fields)
+        empty = measure_empty(self.analyzer, self.options, self.fields)
         if self.rules:
             empty = _with_decision(empty, np.zeros(0, bool), pa.array([], pa.string()))
         self.outputs.close(empty)
@@ -387,17 +389,17 @@ def _check_fields_present(table: pa.Table, fields: Sequence[str]) -> None:
 
 
 def _keep_mask(chunk: Chunk, drop: np.ndarray) -> np.ndarray:
-    keep = chunk.ok.copy()
+    keep: np.ndarray = chunk.ok.copy()
     keep[keep] = ~drop
     return keep
 
 
-def measure_empty(patterns: PatternSet, options: CurateOptions, fields: Sequence[str]) -> pa.Table:
+def measure_empty(analyzer: Union[Analyzer, PatternSet], options: CurateOptions, fields: Sequence[str]) -> pa.Table:
     """A zero-row metrics table with the full schema."""
     ids = pa.table({"record_id": pa.array([], pa.string()), "file": pa.array([], pa.string()),
                     "row": pa.array([], pa.int64())})
     carried = pa.table({f: pa.array([], pa.string()) for f in fields}) if fields else None
-    metrics = analyze([], patterns, options.steps)
+    metrics = analyzer_for(analyzer, options.steps).schema.empty_table()
     return pa.table({**_columns(ids), **(_columns(carried) if carried else {}), **_columns(metrics)})
 
 
@@ -444,7 +446,7 @@ class _TwoPass(_OnePass):
     def decide_and_copy(self, staging: Optional[AtomicFile]) -> None:
         columns = list(dict.fromkeys(self.rules.columns + self.rules.fields)) + [_ORDINAL]
         table = pq.read_table(str(staging.temp), columns=columns) if staging else measure_empty(
-            self.patterns, self.options, self.fields).append_column(_ORDINAL, pa.array([], pa.int64()))
+            self.analyzer, self.options, self.fields).append_column(_ORDINAL, pa.array([], pa.int64()))
         _check_fields_present(table, self.rules.fields)
         decision = self.rules.decide(table)
         self.dropped_by_rule.update(decision.counts)
@@ -468,6 +470,8 @@ class _TwoPass(_OnePass):
             start = stop
 
     def copy_kept(self, keep: np.ndarray) -> None:
+        writes = self.writes
+        assert writes is not None, "pass 2 copies while the metrics rewrite runs"
         self.check_files_unchanged()
         start = 0
         for chunk in self.chunks(parse=False):
@@ -477,7 +481,7 @@ class _TwoPass(_OnePass):
             if self.outputs.kept is not None:
                 with _Clock(self.summary.seconds, "write"):
                     self.outputs.kept.write(chunk, keep[start:stop])
-            self.writes.check()  # a failed metrics rewrite stops the copy now, not at its end
+            writes.check()  # a failed metrics rewrite stops the copy now, not at its end
             start = stop
         if start != len(keep):
             raise _changed_between_passes(f"the end, after {start} records,", len(keep))

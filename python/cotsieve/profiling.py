@@ -25,7 +25,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyarrow as pa
 
-from .analysis import PROGRESS, segments
+from .analysis import PROGRESS, Analyzer
 from .patterns import PatternSet
 
 #: A token whose NLL is below this many nats is "routine" (predicted almost surely).
@@ -87,7 +87,8 @@ def utf8_offsets(text: str) -> np.ndarray:
 def chat_prefix(tokenizer: Any, problem: str) -> str:
     """The chat-template text that precedes the assistant's answer to ``problem``."""
     messages = [{"role": "user", "content": problem}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prefix: str = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return prefix
 
 
 def encode_trace(tokenizer: Any, trace: str, problem: Optional[str] = None,
@@ -342,7 +343,10 @@ def _group_quantiles(codes: np.ndarray, n_groups: int, values: np.ndarray, q: fl
     high = np.ceil(position).astype(np.int64)
     if len(ordered) == 0:
         return np.full(n_groups, np.nan)
-    take = lambda offset: ordered[np.minimum(first + offset, len(ordered) - 1)]  # noqa: E731
+
+    def take(offset: np.ndarray) -> np.ndarray:
+        return np.asarray(ordered[np.minimum(first + offset, len(ordered) - 1)])
+
     result = take(low) + (take(high) - take(low)) * (position - low)
     return np.where(counts > 0, result, np.nan)
 
@@ -408,9 +412,9 @@ def summarize(tokens: pa.Table, by: Union[str, Sequence[str]], routine_nll: floa
     unique, first_row, codes = np.unique(key_codes, axis=0, return_index=True, return_inverse=True)
     codes = codes.reshape(-1)
     columns = {k: c.take(pa.array(first_row)) for k, c in zip(keys, key_columns)}
-    columns.update(group_stats(
-        codes, len(unique), *(np.asarray(_plain(tokens.column(n)).to_numpy(zero_copy_only=False))
-                              for n in ("nll", "entropy", "top1", "marker")), routine_nll=routine_nll))
+    nll, entropy, top1, marker = (np.asarray(_plain(tokens.column(n)).to_numpy(zero_copy_only=False))
+                                  for n in ("nll", "entropy", "top1", "marker"))
+    columns.update(group_stats(codes, len(unique), nll, entropy, top1, marker, routine_nll=routine_nll))
     return pa.table(columns)
 
 
@@ -438,10 +442,6 @@ def _as_text(trace: Union[str, bytes]) -> str:
     # Tokenizers take str; invalid UTF-8 becomes U+FFFD, and byte offsets refer
     # to the UTF-8 encoding of the repaired text.
     return trace.decode("utf-8", "replace") if isinstance(trace, (bytes, bytearray)) else trace
-
-
-def _pattern_set(patterns: Union[str, PatternSet]) -> PatternSet:
-    return patterns if isinstance(patterns, PatternSet) else PatternSet.load(patterns)
 
 
 def _aligned_tokens(doc: int, encoded: EncodedTrace, data: bytes, steps: DocSpans, step_labels: np.ndarray,
@@ -472,8 +472,13 @@ def _token_table(ids: Sequence[TraceId], encoded: Sequence[EncodedTrace], scores
     step_labels = np.asarray(steps.column("label").combine_chunks().indices, np.int64)
     aligned = [_aligned_tokens(doc, enc, data, step_spans, step_labels, match_spans)
                for doc, (enc, data) in enumerate(zip(encoded, datas))]
-    column = lambda name, dtype: np.concatenate([a[name] for a in aligned] + [np.zeros(0)]).astype(dtype)  # noqa: E731
-    stat = lambda name, dtype: np.concatenate([s[name] for s in scores] + [np.zeros(0)]).astype(dtype)  # noqa: E731
+
+    def column(name: str, dtype: Any) -> np.ndarray:
+        return np.concatenate([a[name] for a in aligned] + [np.zeros(0)]).astype(dtype)
+
+    def stat(name: str, dtype: Any) -> np.ndarray:
+        return np.concatenate([s[name] for s in scores] + [np.zeros(0)]).astype(dtype)
+
     trace = column("trace", np.int64)
     label = column("label", np.int32)
     table = pa.table({
@@ -550,11 +555,14 @@ def profile(
         if on_tokens is not None:
             on_tokens(sum(len(encoded[i].input_ids) for i in batch))
 
-    pattern_set = _pattern_set(patterns)
+    analyzer = Analyzer(patterns, steps)
+    pattern_set = analyzer.patterns
     datas = [t.encode("utf-8", "surrogatepass") for t in texts]
-    step_table = segments(datas, pattern_set, steps)
+    step_table = analyzer.segments(datas)
     labels = pa.array(pattern_set.categories + (PROGRESS,))
-    tokens, trace_of_token = _token_table(ids, encoded, scores, datas, step_table, pattern_set.matches(datas), labels)
+    scored = [s for s in scores if s is not None]
+    assert len(scored) == len(scores), "every trace is in one length batch"
+    tokens, trace_of_token = _token_table(ids, encoded, scored, datas, step_table, pattern_set.matches(datas), labels)
     return ProfileResult(
         tokens=tokens,
         traces=_trace_table(ids, encoded, step_table, tokens, trace_of_token, routine_nll),
@@ -572,6 +580,6 @@ def _trace_table(ids: Sequence[TraceId], encoded: Sequence[EncodedTrace], steps:
         "truncated": pa.array([e.truncated for e in encoded], pa.bool_()),
         "n_steps": pa.array(np.bincount(steps.column("doc").to_numpy(), minlength=n).astype(np.int64)),
     }
-    arrays = (np.asarray(tokens.column(c).to_numpy()) for c in ("nll", "entropy", "top1", "marker"))
-    columns.update(group_stats(trace_of_token, n, *arrays, routine_nll=routine_nll))
+    nll, entropy, top1, marker = (np.asarray(tokens.column(c).to_numpy()) for c in ("nll", "entropy", "top1", "marker"))
+    columns.update(group_stats(trace_of_token, n, nll, entropy, top1, marker, routine_nll=routine_nll))
     return pa.table(columns)

@@ -37,13 +37,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .analysis import PROGRESS, segments
+from .analysis import PROGRESS, Analyzer
 from .integrations import require_extra
-from .integrations._batch import RulesArg, as_rule_set
 from .io import ReadOptions, TextSpec, read_corpus
 from .patterns import PatternSet
 from .pipeline import OutputExistsError
-from .rules import LENGTH_COLUMN, DropShare, Rule, RuleSet, Threshold, column_values, group_codes, length_baseline
+from .rules import LENGTH_COLUMN, DropShare, Rule, RulesArg, RuleSet, Threshold, as_rule_set, column_values, group_codes, \
+    length_baseline
 
 BRANCH_COLUMN = "branch_step_ratio"
 KEY_METRICS = (BRANCH_COLUMN, "markers_per_1k_words", "repetition", "n_steps", "tail_after_first_answer",
@@ -471,12 +471,13 @@ def _trace_facts(table: pa.Table, i: int, group: Optional[str]) -> list[tuple[st
                                else str(table.column(name)[i].as_py()))) for name in names]
 
 
-def trace_page(table: pa.Table, i: int, data: bytes, patterns: PatternSet, steps: str, group: Optional[str]) -> str:
+def trace_page(table: pa.Table, i: int, data: bytes, analyzer: Analyzer, group: Optional[str]) -> str:
     """The view of one trace: its facts, a label legend, and the highlighted text."""
+    patterns = analyzer.patterns
     labels = list(patterns.categories) + [PROGRESS]
     colours = label_colours(labels)
     title = _record_label(table, i)
-    text = highlighted_html(data, segments([data], patterns, steps, threads=1), patterns.matches([data], threads=1))
+    text = highlighted_html(data, analyzer.segments([data], threads=1), patterns.matches([data], threads=1))
     body = (f'<p><a href="../index.html">← report</a></p>\n<h1>{html.escape(title)}</h1>\n'
             f"{_table(['field', 'value'], _trace_facts(table, i, group))}\n{_legend(colours, labels)}\n"
             f'<div class="trace">{text}</div>')
@@ -484,7 +485,8 @@ def trace_page(table: pa.Table, i: int, data: bytes, patterns: PatternSet, steps
 
 
 def _extreme_table(table: pa.Table, column: str, rows: np.ndarray, links: dict[int, str], group: Optional[str]) -> str:
-    header = ["trace", *([group] if group in table.column_names else []), column, "n_words", "n_steps", "kept"]
+    header = ["trace", *([group] if group is not None and group in table.column_names else []), column, "n_words",
+              "n_steps", "kept"]
     out = []
     for i in rows.tolist():
         label = html.escape(_record_label(table, i))
@@ -588,12 +590,12 @@ def _write_trace_views(table: pa.Table, folder: Path, corpus: Any, group: Option
     texts = trace_texts(sources, table, rows, text) if rows and sources else {}
     if not texts:
         return {}
-    compiled = patterns if isinstance(patterns, PatternSet) else PatternSet.load(patterns)
+    analyzer = Analyzer(patterns, steps)
     (folder / "traces").mkdir(exist_ok=True)
     links = {}
     for i, data in texts.items():
         link = f"traces/trace-{i}.html"
-        (folder / link).write_text(trace_page(table, i, data, compiled, steps, group), "utf-8")
+        (folder / link).write_text(trace_page(table, i, data, analyzer, group), "utf-8")
         links[i] = link
     return links
 

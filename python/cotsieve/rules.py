@@ -23,7 +23,7 @@ import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 import pyarrow as pa
@@ -38,10 +38,10 @@ def column_values(table: pa.Table, column: str) -> np.ndarray:
     """A numeric column as float64, null as NaN; a clear ``KeyError`` if absent."""
     if column not in table.column_names:
         raise KeyError(f"no column {column!r}; available: {', '.join(table.column_names)}")
-    return pc.cast(table.column(column), pa.float64()).to_numpy(zero_copy_only=False)
+    return np.asarray(pc.cast(table.column(column), pa.float64()).to_numpy(zero_copy_only=False), np.float64)
 
 
-def group_codes(table: pa.Table, column: Optional[str]) -> tuple[np.ndarray, list]:
+def group_codes(table: pa.Table, column: Optional[str]) -> tuple[np.ndarray, list[Any]]:
     """Integer group codes for ``column`` (all 0 when ``None``); null is a group of its own."""
     if column is None:
         return np.zeros(table.num_rows, np.int64), [None]
@@ -103,7 +103,7 @@ class Threshold(Rule):
     def drops(self, table: pa.Table) -> np.ndarray:
         values = column_values(table, self.column)
         with np.errstate(invalid="ignore"):
-            return ~np.isnan(values) & ~OPERATORS[self.op](values, self.value)
+            return np.asarray(~np.isnan(values) & ~OPERATORS[self.op](values, self.value), bool)
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class DropShare(Rule):
     def fields(self) -> tuple[str, ...]:  # type: ignore[override]
         return (self.per,) if self.per else ()
 
-    def _ranked(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    def _ranked(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]:
         values = column_values(table, self.column)
         signed = values if self.side == "top" else -values
         groups, labels = group_codes(table, self.per)
@@ -158,7 +158,7 @@ class DropShare(Rule):
     def drops(self, table: pa.Table) -> np.ndarray:
         signed, groups, cutoffs, _ = self._ranked(table)
         with np.errstate(invalid="ignore"):
-            return ~np.isnan(signed) & (signed > cutoffs[groups])
+            return np.asarray(~np.isnan(signed) & (signed > cutoffs[groups]), bool)
 
     def details(self, table: pa.Table) -> dict[str, Any]:
         _, _, cutoffs, labels = self._ranked(table)
@@ -226,8 +226,6 @@ class StepCountRatio(Rule):
         return (self.problem, self.source)
 
     def drops(self, table: pa.Table) -> np.ndarray:
-        from .analysis import step_count_ratio
-
         ratios = step_count_ratio(table.select([*self.fields, "n_steps"]), by=self.problem, source=self.source,
                                   reference=self.reference)
         return Threshold("step_count_ratio", "<=", self.max_ratio).drops(ratios)
@@ -345,3 +343,45 @@ def _number(text: str, spec: str) -> float:
         return float(text)
     except ValueError:
         raise ValueError(f"rule {spec!r}: {text!r} is not a number") from None
+
+
+RulesArg = Union[str, Rule, Sequence[Union[str, Rule]], RuleSet]
+
+
+def as_rule_set(rules: RulesArg) -> RuleSet:
+    """Rules in any accepted form (text, ``Rule``, a list of those, a ``RuleSet``) as a ``RuleSet``.
+
+    Example:
+        >>> [r.name for r in as_rule_set("branch_step_ratio <= 0.3").rules]
+        ['branch_step_ratio <= 0.3']
+    """
+    if isinstance(rules, RuleSet):
+        return rules
+    items = [rules] if isinstance(rules, (str, Rule)) else list(rules)
+    return RuleSet([parse_rule(r) if isinstance(r, str) else r for r in items])
+
+
+def step_count_ratio(table: pa.Table, by: str, source: str, reference: str) -> pa.Table:
+    """Add Proxy 1 of arXiv 2604.01702: ``step_count_ratio``, each trace's
+    ``n_steps`` divided by the mean ``n_steps`` of the ``reference`` source's
+    traces on the same problem (null when there is none, or it is 0).
+
+    Example:
+        >>> t = pa.table({"problem": ["p1", "p1"], "src": ["r1", "oss"], "n_steps": [30, 10]})
+        >>> step_count_ratio(t, by="problem", source="src", reference="oss").column("step_count_ratio").to_pylist()
+        [3.0, 1.0]
+    """
+    for name in (by, source, "n_steps"):
+        if name not in table.column_names:
+            raise KeyError(f"column {name!r} not in table (columns: {table.column_names})")
+    ref = table.filter(pc.equal(table.column(source), reference))
+    if ref.num_rows == 0:
+        raise ValueError(f"no rows with {source} == {reference!r}")
+    means = ref.group_by(by).aggregate([("n_steps", "mean")])
+    joined = table.append_column("_row", pa.array(np.arange(table.num_rows))).join(
+        means, keys=by, join_type="left outer"
+    ).sort_by("_row")
+    ref_steps = joined.column("n_steps_mean")
+    valid = pc.and_(pc.is_valid(ref_steps), pc.greater(ref_steps, 0))
+    ratio = pc.if_else(valid, pc.divide(pc.cast(joined.column("n_steps"), pa.float64()), ref_steps), None)
+    return table.append_column("step_count_ratio", ratio)

@@ -2,9 +2,9 @@
 
 Integrations run in worker processes (``Dataset.map(num_proc=...)``,
 datatrove tasks, Ray actors), so the callable they carry must pickle. A
-compiled ``PatternSet`` holds native state that does not, so ``TraceMetrics``
-carries the patterns in a portable form and compiles them once per process,
-on first use.
+compiled ``Analyzer`` holds native state, so ``TraceMetrics`` carries its
+patterns (a name, a path or a ``PatternSet``, which pickles as its patterns)
+and builds its analyzer once per process, on first use.
 """
 
 from __future__ import annotations
@@ -14,40 +14,12 @@ from typing import Any, Optional, Union
 
 import pyarrow as pa
 
-from ..analysis import STEP_MODES, analyze
+from ..analysis import STEP_MODES, Analyzer
 from ..io import TextSpec
-from ..patterns import BUILTIN_CATEGORIES, PatternSet
-from ..rules import Rule, RuleSet, parse_rule
+from ..patterns import PatternsArg, PatternSet
+from ..rules import RulesArg, as_rule_set
 
-RulesArg = Union[str, Rule, Sequence[Union[str, Rule]], RuleSet]
-
-
-def _portable(patterns: Union[str, PatternSet]) -> Any:
-    if isinstance(patterns, str):
-        return patterns
-    if isinstance(patterns, PatternSet):
-        return (patterns.patterns, patterns.categories[len(BUILTIN_CATEGORIES):], patterns.name)
-    raise TypeError(f"patterns must be a PatternSet or the name/path of one, got {type(patterns).__name__}")
-
-
-def _compile(portable: Any) -> PatternSet:
-    if isinstance(portable, str):
-        return PatternSet.load(portable)
-    patterns, extra_categories, name = portable
-    return PatternSet(patterns, extra_categories=extra_categories, name=name)
-
-
-def as_rule_set(rules: RulesArg) -> RuleSet:
-    """Rules in any accepted form (text, ``Rule``, a list of those, a ``RuleSet``) as a ``RuleSet``.
-
-    Example:
-        >>> [r.name for r in as_rule_set("branch_step_ratio <= 0.3").rules]
-        ['branch_step_ratio <= 0.3']
-    """
-    if isinstance(rules, RuleSet):
-        return rules
-    items = [rules] if isinstance(rules, (str, Rule)) else list(rules)
-    return RuleSet([parse_rule(r) if isinstance(r, str) else r for r in items])
+__all__ = ["RulesArg", "TraceMetrics", "append_columns", "as_rule_set"]
 
 
 def append_columns(table: pa.Table, columns: pa.Table) -> pa.Table:
@@ -78,13 +50,13 @@ class TraceMetrics:
         [{'cs_n_steps': 2, 'cs_branch_step_ratio': 0.5}]
     """
 
-    def __init__(self, patterns: Union[str, PatternSet] = "default", steps: str = "paragraph", think: str = "auto",
+    def __init__(self, patterns: PatternsArg = "default", steps: str = "paragraph", think: str = "auto",
                  columns: Optional[Sequence[str]] = None, prefix: str = "", threads: Optional[int] = None):
         if steps not in STEP_MODES:
             raise ValueError(f"unknown step mode {steps!r}, expected one of {list(STEP_MODES)}")
-        self._portable = _portable(patterns)
-        self._compiled = patterns if isinstance(patterns, PatternSet) else None
+        self._patterns = patterns
         self.steps = steps
+        self._analyzer: Optional[Analyzer] = None
         self.text = TextSpec(think=think)
         self.prefix = prefix
         self.threads = threads
@@ -94,22 +66,27 @@ class TraceMetrics:
             raise ValueError(f"unknown metric(s) {unknown}; metrics are: {', '.join(self.metric_names)}")
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_compiled": None}
+        return {**self.__dict__, "_analyzer": None}
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """The compiled analyzer (built once per process)."""
+        if self._analyzer is None:
+            self._analyzer = Analyzer(self._patterns, self.steps)
+        return self._analyzer
 
     @property
     def patterns(self) -> PatternSet:
         """The compiled pattern set (compiled once per process)."""
-        if self._compiled is None:
-            self._compiled = _compile(self._portable)
-        return self._compiled
+        return self.analyzer.patterns
 
     @property
     def metric_names(self) -> tuple[str, ...]:
         """Every column ``cotsieve.analyze`` gives for these patterns."""
-        return tuple(analyze([], self.patterns, self.steps).column_names)
+        return tuple(self.analyzer.schema.names)
 
     def __call__(self, texts: Union[Sequence[Union[str, bytes]], pa.Array, pa.ChunkedArray]) -> pa.Table:
-        metrics = analyze(self.thinking_part(texts), self.patterns, self.steps, self.threads)
+        metrics = self.analyzer.analyze(self.thinking_part(texts), self.threads)
         return pa.table({self.prefix + name: metrics.column(name) for name in self.columns})
 
     def thinking_part(self, texts: Union[Sequence[Union[str, bytes]], pa.Array, pa.ChunkedArray]) -> pa.Array:

@@ -36,12 +36,13 @@ from datatrove.utils.batching import batched  # noqa: E402
 from datatrove.utils.typeshelper import StatHints  # noqa: E402
 
 from ..patterns import PatternSet  # noqa: E402
-from ._batch import RulesArg, TraceMetrics, as_rule_set  # noqa: E402
+from ..rules import RulesArg, as_rule_set  # noqa: E402
+from ._batch import TraceMetrics  # noqa: E402
 
 DEFAULT_BATCH = 256
 
 
-class CotsieveFilter(BaseFilter):
+class CotsieveFilter(BaseFilter):  # type: ignore[misc]  # datatrove ships no types
     """Keep the documents the rules keep; a dropped one carries the rules' names as its reason.
 
     Args:
@@ -74,7 +75,7 @@ class CotsieveFilter(BaseFilter):
         return [(False, reason) if drop else True for drop, reason in zip(decision.drop, decision.reasons.to_pylist())]
 
 
-class CotsieveAnnotator(PipelineStep):
+class CotsieveAnnotator(PipelineStep):  # type: ignore[misc]  # datatrove ships no types
     """Store the metrics of ``cotsieve.analyze`` in ``doc.metadata`` (as ``prefix + metric``; null as ``None``).
 
     Args:

@@ -26,9 +26,10 @@ from typing import Any, Optional, Union
 import pyarrow as pa
 
 from ..patterns import PatternSet
-from ._batch import RulesArg, TraceMetrics, append_columns, as_rule_set
+from ..rules import RulesArg, as_rule_set
+from ._batch import TraceMetrics, append_columns
 
-Batch = Union[dict[str, list], pa.Table]
+Batch = Union[dict[str, list[Any]], pa.Table]
 
 
 def _texts(batch: Batch, column: str) -> Any:
@@ -66,7 +67,8 @@ class RulePredicate:
 
     def __call__(self, batch: Batch) -> list[bool]:
         decision = self.rules.decide(self.metrics(_texts(batch, self.text_column)))
-        return (~decision.drop).tolist()
+        kept: list[bool] = (~decision.drop).tolist()
+        return kept
 
 
 def cotsieve_map(text_column: str = "text", patterns: Union[str, PatternSet] = "default", steps: str = "paragraph",

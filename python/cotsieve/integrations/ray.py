@@ -42,7 +42,8 @@ require_extra("ray.data", "ray")
 import ray  # noqa: E402
 
 from ..patterns import PatternSet  # noqa: E402
-from ._batch import RulesArg, TraceMetrics, append_columns, as_rule_set  # noqa: E402
+from ..rules import RulesArg, as_rule_set  # noqa: E402
+from ._batch import TraceMetrics, append_columns  # noqa: E402
 
 
 class CotsieveMetrics:

@@ -169,7 +169,7 @@ def _parse_block_native(block: bytes, raw: pa.Array, offsets: np.ndarray, blank:
     fields = pa.table({f: columns[f].cast(pa.string()) for f in options.fields}) if options.fields \
         else null_fields(len(blank), ())
     tagged = result["think_tagged"].view(bool)
-    slow = result["status"] == _NEEDS_FULL_PARSER
+    slow = result["status"] == int(_core.LineStatus.NEEDS_FULL_PARSER)
     if not slow.any():
         return texts, reasons, fields, tagged
     mask = pa.array(slow)
@@ -181,9 +181,6 @@ def _parse_block_native(block: bytes, raw: pa.Array, offsets: np.ndarray, blank:
         if options.fields else fields
     tagged[slow] = think_tagged(slow_texts)
     return texts, reasons, fields, tagged
-
-
-_NEEDS_FULL_PARSER = 2  # jsonl::kNeedsFullParser
 
 
 def _int_max_str_digits() -> int:

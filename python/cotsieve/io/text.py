@@ -19,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._texts import utf8
+
 THINK_MODES = ("auto", "keep")
 
 
@@ -77,7 +79,7 @@ class TextSpec:
         value = _last_assistant_turn(value, walked)
         if not isinstance(value, str):
             raise ValueError(f"field {walked!r} is {json_type(value)}, expected a string")
-        return _utf8(value)
+        return utf8(value)  # lines are decoded with surrogateescape: this gives their bytes back
 
     def cut_thinking(self, texts: pa.Array, tagged: Optional[np.ndarray] = None) -> pa.Array:
         """Apply the ``think`` mode to an Arrow binary array of texts.
@@ -141,10 +143,3 @@ def json_type(value: Any) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
-
-def _utf8(text: str) -> bytes:
-    # Lines are decoded with surrogateescape, so this gives the input bytes back.
-    try:
-        return text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass")
