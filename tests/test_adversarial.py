@@ -133,7 +133,7 @@ def test_fail_stops_at_the_first_unusable_record_and_writes_nothing(name, tmp_pa
     assert code == EXIT_BAD_INPUT
     message = one_line(capsys.readouterr().err)
     assert f"{failing}: {case.rejects[failing]}".replace(" ", "") in message.replace(" ", "")
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # the run created the folder, and takes it back with nothing in it
 
 
 # ---------------------------------------------------------------- encodings

@@ -16,6 +16,7 @@ from cotsieve import (
     segments,
     step_count_ratio,
 )
+from cotsieve.errors import UsageError
 
 # One pattern per built-in category; "so" only where it opens a sentence.
 SMALL = PatternSet(
@@ -445,8 +446,8 @@ def test_step_count_ratio_on_analyze_output():
 
 
 @pytest.mark.parametrize("missing", ["problem", "src", "n_steps"])
-def test_step_count_ratio_missing_column_is_a_key_error(missing):
-    with pytest.raises(KeyError, match=missing):
+def test_step_count_ratio_missing_column_is_a_usage_error(missing):
+    with pytest.raises(UsageError, match=missing):
         step_count_ratio(proxy_table().drop_columns([missing]), by="problem", source="src", reference="oss")
 
 

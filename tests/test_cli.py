@@ -121,7 +121,7 @@ def test_a_saved_dataset_anywhere_in_the_inputs_keeps_pyarrow_s_pandas_support(t
 
     saved = tmp_path / "saved"
     saved.mkdir()
-    (saved / "state.json").write_text("{}")
+    (saved / "state.json").write_text('{"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}')
     parse = build_parser().parse_args
     assert not reads_saved_dataset(parse(["filter", str(corpus), "--out", "o", "--where", "n_steps >= 1"]))
     assert reads_saved_dataset(parse(["analyze", str(corpus), str(saved), "--out", "o"]))

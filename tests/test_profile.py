@@ -306,3 +306,41 @@ def test_cli_writes_the_tables(smollm2, tmp_path):
     assert labels.column("n_tokens").to_numpy().sum() == tokens.num_rows
     assert (out / "trace_labels.parquet").exists()
     assert main(argv) == 3  # outputs exist and no --force
+
+
+def test_inputs_are_cut_at_the_model_s_context(smollm2, monkeypatch):
+    model, tokenizer, _ = smollm2
+    monkeypatch.setattr(model.config, "max_position_embeddings", 16)
+    (row,) = profile(model, tokenizer, [TRACES[0]], max_tokens=10_000).traces.to_pylist()
+    assert row["truncated"] and row["n_tokens"] == 15  # 16 positions: BOS and 15 trace tokens
+
+
+def test_a_whitespace_only_trace_is_profiled(smollm2):
+    model, tokenizer, _ = smollm2
+    result = profile(model, tokenizer, ["   \n\n \t ", TRACES[1]])
+    assert result.traces.num_rows == 2
+
+
+def test_a_bad_record_in_a_later_file_leaves_no_partial_output(smollm2, tmp_path):
+    from cotsieve.cli.profile import main
+
+    _, _, folder = smollm2
+    good, bad = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    good.write_text(json.dumps({"text": TRACES[0]}) + "\n")
+    bad.write_text('{"text": 3}\n')
+    out = tmp_path / "out"
+    argv = ["--model", str(folder), "--data", str(good), str(bad), "--out", str(out), "--device", "cpu", "--quiet"]
+    assert main(argv) == 1
+    assert not out.exists()
+    (out / "keep").mkdir(parents=True)
+    assert main(argv + ["--force"]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["keep"]
+
+
+def test_a_model_path_that_does_not_exist_is_refused_before_loading(tmp_path, capsys):
+    from cotsieve.cli.profile import main
+
+    data = tmp_path / "a.jsonl"
+    data.write_text('{"text": "x"}\n')
+    assert main(["--model", str(tmp_path / "nope"), "--data", str(data), "--out", str(tmp_path / "o")]) == 2
+    assert "nope" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -205,3 +206,33 @@ def test_the_browser_check_notices_a_missing_figure(filtered, browser, tmp_path)
     (broken / "figures" / "overlap.png").unlink()
     dom = browser(broken / "index.html", "--dump-dom")
     assert 'data-images-ok="false"' in dom.stdout
+
+
+# ---------------------------------------------------------------- user text is only text
+
+CRAFTED_COLUMN = "count_x</style><script>document.title='pwned'</script><style>"
+
+
+def crafted_report(tmp_path):
+    """A report of metrics whose column names and group names are hostile text."""
+    from cotsieve.report import write_report
+
+    table = cotsieve.analyze([r["text"] for r in generate_traces(40, seed=2)])
+    groups = ["$\\undefinedcmd$", "price $5 and $6", "<b>bold</b>", "plain"] * 10
+    table = table.append_column("source", pa.array(groups)).append_column(CRAFTED_COLUMN, pa.array([1] * 40))
+    return write_report(table, tmp_path / "r", group="source", cuts=["branch_step_ratio <= 0.3"])
+
+
+def test_names_from_the_data_never_become_markup(tmp_path):
+    pytest.importorskip("matplotlib")
+    page = crafted_report(tmp_path).read_text("utf-8")
+    assert "<script>document.title" not in page and "</style><script>" not in page
+    assert "price $5 and $6" in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_the_crafted_report_runs_no_script_in_a_browser(tmp_path, browser):
+    pytest.importorskip("matplotlib")
+    index = crafted_report(tmp_path)
+    dom = browser(index, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "<title>pwned</title>" not in dom.stdout and 'data-images-ok="true"' in dom.stdout

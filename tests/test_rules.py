@@ -4,6 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from cotsieve.errors import UsageError
 from cotsieve.rules import (DropShare, RuleSet, StepCountRatio, Threshold, length_baseline, parse_rule,
                             parse_share)
 
@@ -15,7 +16,7 @@ def test_threshold_keeps_what_holds_and_nulls():
 
 
 def test_unknown_column_and_operator():
-    with pytest.raises(KeyError, match="available"):
+    with pytest.raises(UsageError, match="available"):
         Threshold("nope", "<", 1).drops(pa.table({"x": [1]}))
     with pytest.raises(ValueError):
         Threshold("x", "=<", 1)

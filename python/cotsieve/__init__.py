@@ -16,12 +16,12 @@ Example:
     [1]
 """
 
-from .analysis import STEP_MODES, Analyzer, Step, analyze, segment, segments, simd_level, step_count_ratio
+from .analysis import STEP_MODES, Analyzer, Step, analyze, segment, segments, simd_level
 from .io import BadInputError, TextSpec, read_corpus
 from .patterns import BUILTIN_CATEGORIES, Pattern, PatternSet
 from .profiling import ProfileResult, load_model, profile, summarize
 from .pipeline import CurateOptions, Summary, analyze_corpus, filter_corpus
-from .rules import DropShare, RuleSet, StepCountRatio, Threshold, length_baseline, parse_rule
+from .rules import DropShare, RuleSet, StepCountRatio, Threshold, length_baseline, parse_rule, step_count_ratio
 
 __all__ = [
     "Analyzer",

@@ -16,13 +16,12 @@ import pyarrow as pa
 from . import _core
 from ._texts import TextInput, as_text_batch, utf8
 from .patterns import PatternsArg, PatternSet, _threads
-from .rules import step_count_ratio
 
 STEP_MODES = ("paragraph", "line", "sentence", "marker")
 PROGRESS = "progress"
 
 __all__ = ["PROGRESS", "STEP_MODES", "Analyzer", "Step", "analyze", "analyzer_for", "metric_schema", "segment",
-           "segments", "simd_level", "step_count_ratio"]
+           "segments", "simd_level"]
 
 
 class Step(NamedTuple):

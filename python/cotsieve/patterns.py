@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import _core
+from .errors import UsageError
 from ._texts import TextInput, as_text_batch
 
 if sys.version_info >= (3, 11):
@@ -322,11 +323,26 @@ def _load_shipped(name: str) -> PatternSet:
     return PatternSet.load(name)
 
 
+# More threads than this are a typo, and past 2**31 the native int overflows.
+MAX_THREADS = 1024
+
+
+def is_category_name(name: str) -> bool:
+    """Whether ``name`` can be a category: a lowercase identifier such as ``branch``.
+
+    Example:
+        >>> is_category_name("backtrack"), is_category_name("x</style>")
+        (True, False)
+    """
+    return bool(_CATEGORY_NAME.match(name))
+
+
 def _threads(threads: Optional[int]) -> int:
+    """The native thread count for ``threads`` (0: all cores), refused outside 1..MAX_THREADS."""
     if threads is None:
         return 0
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise UsageError(f"threads must be an int from 1 to {MAX_THREADS}, or None for all cores; got {threads!r}")
     return threads
 
 
@@ -341,6 +357,8 @@ def _load_toml(path: Path) -> PatternSet:
             doc = tomllib.load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"pattern set file not found: {path}") from None
+    except OSError as err:  # a folder, a file it may not read
+        raise UsageError(f"{path}: cannot read the pattern set: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: invalid TOML: {err}") from None
     _reject_unknown(path, "top level", doc, _TOML_KEYS)

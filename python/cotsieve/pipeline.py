@@ -41,16 +41,17 @@ from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Source, TextSpec,
     read_corpus, resolve_inputs
 from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, \
     WriteBehind, write_json
+from .errors import OutputExistsError, UsageError
+from .io.outdir import OutputFolder
 from .patterns import PatternSet
 from .rules import Rule, RuleSet
 
 ON_ERROR = ("fail", "skip")
 _ORDINAL = "_ordinal"
+# Columns of metrics.parquet that the pipeline itself writes, beside the metrics.
+ID_COLUMNS = ("record_id", "file", "row")
+DECISION_COLUMNS = ("kept", "drop_reason")
 Progress = Callable[[int, int], None]
-
-
-class OutputExistsError(Exception):
-    """An output file exists (and ``force`` is off) or would overwrite an input."""
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,35 @@ def plan_outputs(out_dir: Union[str, Path], sources: Sequence[Source], with_kept
     for path in paths.all():
         if path.resolve() in inputs:
             raise OutputExistsError(f"{path} is an input; choose another --out directory")
+        if path.is_dir():  # --force replaces files, never a folder and what it holds
+            raise OutputExistsError(f"{path} is a folder where an output file goes; move it away")
         if path.exists() and not force:
             raise OutputExistsError(f"{path} exists; pass --force (force=True) to overwrite it")
-    folder.mkdir(parents=True, exist_ok=True)
     return paths
+
+
+def reserved_columns(analyzer: Optional[Analyzer] = None) -> frozenset[str]:
+    """The column names the pipeline writes itself: ids, decisions, the
+    two-pass ordinal and every metric of ``analyzer`` (the default one when
+    None). A carried field or a rule's group field may not take one of them.
+
+    Example:
+        >>> {"record_id", "kept", "branch_step_ratio"} <= reserved_columns()
+        True
+    """
+    metrics = (analyzer or Analyzer()).schema.names
+    return frozenset((*ID_COLUMNS, *DECISION_COLUMNS, _ORDINAL, *metrics))
+
+
+def check_field_names(fields: Sequence[str], analyzer: Analyzer) -> None:
+    """Refuse a carried field named like a column the pipeline writes: it would
+    overwrite the record's id, its decision or a metric in ``metrics.parquet``."""
+    taken = reserved_columns(analyzer)
+    clashes = [name for name in fields if name in taken]
+    if clashes:
+        raise UsageError(f"field(s) {clashes} are reserved: metrics.parquet already has a column of that name "
+                         f"(reserved: {', '.join(ID_COLUMNS + DECISION_COLUMNS)}, {_ORDINAL} and every metric); "
+                         f"carry another field, or rename it in the records")
 
 
 class Outputs:
@@ -274,34 +300,41 @@ def _run(inputs: Any, out_dir: Union[str, Path], rules: RuleSet, options: Curate
          progress: Optional[Progress], with_kept: bool) -> Summary:
     started = time.perf_counter()
     sources = resolve_inputs(inputs)
-    paths = plan_outputs(out_dir, sources, with_kept, options.force)
     analyzer = Analyzer(options.patterns, options.steps)
     _check_rule_columns(rules, analyzer)
     fields = tuple(dict.fromkeys(options.fields + rules.fields))
-    summary = Summary([s.name for s in sources], outputs={k: str(v) for k, v in asdict(paths).items() if v})
-    outputs = Outputs(paths, sources, options)
+    check_field_names(fields, analyzer)
+    with OutputFolder(out_dir):
+        paths = plan_outputs(out_dir, sources, with_kept, options.force)
+        summary = Summary([s.name for s in sources], outputs={k: str(v) for k, v in asdict(paths).items() if v})
+        _write_all(Outputs(paths, sources, options), rules, analyzer, options, fields, summary, progress, sources)
+        summary.seconds["total"] = time.perf_counter() - started
+        _check_balance(summary)
+        write_json(paths.summary, summary.as_dict())
+    return summary
+
+
+def _write_all(outputs: Outputs, rules: RuleSet, analyzer: Analyzer, options: CurateOptions, fields: tuple[str, ...],
+               summary: Summary, progress: Optional[Progress], sources: list[Source]) -> None:
+    """Run the passes into temporary files, then commit them all, or discard them all."""
     try:
         run = _TwoPass if rules.corpus_wide else _OnePass
         run(sources, outputs, rules, analyzer, options, fields, summary, progress).execute()
         # summary.json marks a finished run: drop an old one before the new
         # outputs replace the old, so a crash in between leaves no summary
         # describing files it does not match.
-        paths.summary.unlink(missing_ok=True)
+        outputs.paths.summary.unlink(missing_ok=True)
         outputs.commit()
     except BaseException:
         outputs.discard()
         raise
-    summary.seconds["total"] = time.perf_counter() - started
-    _check_balance(summary)
-    write_json(paths.summary, summary.as_dict())
-    return summary
 
 
 def _check_rule_columns(rules: RuleSet, analyzer: Analyzer) -> None:
     known = analyzer.schema.names
     unknown = [c for c in rules.columns if c not in known]
     if unknown:
-        raise ValueError(f"rules read unknown metric(s) {unknown}; metrics are: {', '.join(known)}")
+        raise UsageError(f"rules read unknown metric(s) {unknown}; metrics are: {', '.join(known)}")
 
 
 def _check_balance(summary: Summary) -> None:
@@ -385,7 +418,7 @@ def _check_fields_present(table: pa.Table, fields: Sequence[str]) -> None:
     """A rule field that no record has is a typo, not a group of nulls."""
     for name in fields:
         if table.num_rows and table.column(name).null_count == table.num_rows:
-            raise KeyError(f"no record has the field {name!r} that a rule reads")
+            raise UsageError(f"no record has the field {name!r} that a rule reads")
 
 
 def _keep_mask(chunk: Chunk, drop: np.ndarray) -> np.ndarray:

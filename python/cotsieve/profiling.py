@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from .analysis import PROGRESS, Analyzer
+from .errors import UsageError
 from .patterns import PatternSet
 
 #: A token whose NLL is below this many nats is "routine" (predicted almost surely).
@@ -157,7 +158,7 @@ def output_head(model: Any) -> OutputHead:
     """
     lm_head = model.get_output_embeddings()
     if lm_head is None or not hasattr(lm_head, "weight"):
-        raise TypeError(f"{type(model).__name__} has no output layer with a weight")
+        raise UsageError(f"{type(model).__name__} has no output layer with a weight")
     config = model.config
     scale = float(getattr(config, "logit_scale", None) or 1.0)
     scale /= float(getattr(config, "logits_scaling", None) or 1.0)
@@ -227,6 +228,24 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def model_context(model: Any) -> Optional[int]:
+    """The longest input the model's positions cover, from its config; None
+    when the config names none. :func:`profile` cuts inputs there and flags
+    them ``truncated``, whatever ``max_tokens`` asks.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> model_context(SimpleNamespace(config=SimpleNamespace(max_position_embeddings=8192)))
+        8192
+    """
+    config = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+            return value
+    return None
 
 
 def load_model(name_or_path: str, gguf_file: Optional[str] = None, device: Optional[str] = None,
@@ -544,7 +563,9 @@ def profile(
     if not len(ids) == len(problems) == len(texts):
         raise ValueError(f"got {len(texts)} traces, {len(problems)} problems and {len(ids)} ids")
     if not getattr(tokenizer, "is_fast", False):
-        raise TypeError("profiling needs a fast tokenizer (return_offsets_mapping)")
+        raise UsageError("profiling needs a fast tokenizer (return_offsets_mapping)")
+    # Positions past the model's context would be scored as garbage, not as the trace.
+    max_tokens = min(max_tokens, model_context(model) or max_tokens)
     encoded = [encode_trace(tokenizer, t, p, max_tokens) for t, p in zip(texts, problems)]
     head = output_head(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

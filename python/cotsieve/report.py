@@ -27,7 +27,9 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +40,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .analysis import PROGRESS, Analyzer
+from .errors import OutputExistsError
 from .integrations import require_extra
 from .io import ReadOptions, TextSpec, read_corpus
-from .patterns import PatternSet
-from .pipeline import OutputExistsError
+from .io.outdir import OutputFolder
+from .patterns import PatternSet, is_category_name
 from .rules import LENGTH_COLUMN, DropShare, Rule, RulesArg, RuleSet, Threshold, as_rule_set, column_values, group_codes, \
     length_baseline
 
@@ -111,8 +114,11 @@ class Groups:
 
 
 def label_names(table: pa.Table) -> list[str]:
-    """Step labels in column order: the categories of the ``count_<cat>`` columns, then ``progress``."""
-    return [c[len("count_"):] for c in table.column_names if c.startswith("count_")] + [PROGRESS]
+    """Step labels in column order: the categories of the ``count_<cat>`` columns, then ``progress``.
+    A ``count_`` column whose rest is no category name (a lowercase
+    identifier, as pattern sets require) is some other column, not a label."""
+    names = [c[len("count_"):] for c in table.column_names if c.startswith("count_")]
+    return [name for name in names if is_category_name(name)] + [PROGRESS]
 
 
 def label_colours(labels: Sequence[str]) -> dict[str, str]:
@@ -357,10 +363,10 @@ def highlighted_html(data: bytes, steps: pa.Table, marks: pa.Table) -> str:
             if step is not None:
                 _, _, label, flags = step_spans[step]
                 title = f"step {step + 1}: {label}; flags: {', '.join(flags) or 'none'}"
-                out.append(f'<span class="step label-{label}" title="{html.escape(title)}">')
+                out.append(f'<span class="step label-{css_name(label)}" title="{html.escape(title)}">')
             open_step = step
         if mark is not None and open_mark is None:
-            out.append(f'<mark class="marker cat-{mark_spans[mark][2]}">')
+            out.append(f'<mark class="marker cat-{css_name(mark_spans[mark][2])}">')
             open_mark = mark
         out.append(html.escape(data[start:end].decode("utf-8", "replace")))
     out.append(("</mark>" if open_mark is not None else "") + ("</span>" if open_step is not None else ""))
@@ -433,9 +439,23 @@ window.addEventListener("load", function () {
 </script>"""
 
 
+def css_name(name: str) -> str:
+    """A CSS class fragment for a label or category name, which comes from a
+    pattern set or a column and so from the user: the name itself when it is
+    letters, digits, '-' and '_' only; otherwise those of its characters and a
+    hash of the whole, so that no name can close a style block or an attribute.
+
+    Example:
+        >>> css_name("backtrack"), css_name("x</style><script>")
+        ('backtrack', 'xstylescript-8512c345')
+    """
+    safe = re.sub(r"[^A-Za-z0-9_-]", "", name)
+    return safe if safe == name and safe else f"{safe}-{zlib.crc32(name.encode('utf-8', 'surrogatepass')):08x}"
+
+
 def _label_css(colours: dict[str, str]) -> str:
-    return "".join(f".label-{label} {{ border-color: {c}; background: {c}14; }} "
-                   f".cat-{label} {{ background: {c}55; }}\n" for label, c in colours.items())
+    return "".join(f".label-{css_name(label)} {{ border-color: {c}; background: {c}14; }} "
+                   f".cat-{css_name(label)} {{ background: {c}55; }}\n" for label, c in colours.items())
 
 
 def _page(title: str, body: str, colours: dict[str, str], script: str = "") -> str:
@@ -457,7 +477,7 @@ def _number(value: Any) -> str:
 
 
 def _legend(colours: dict[str, str], labels: Sequence[str]) -> str:
-    items = "".join(f'<span class="label-{label}">{html.escape(label)}</span>' for label in labels)
+    items = "".join(f'<span class="label-{css_name(label)}">{html.escape(label)}</span>' for label in labels)
     return f'<p class="legend">step labels: {items} · markers are <mark class="marker">highlighted</mark></p>'
 
 
@@ -555,19 +575,29 @@ def write_report(metrics: Union[pa.Table, str, Path], out_dir: Union[str, Path],
     rules = rules_from_summary(metrics) if cuts is None else as_rule_set(cuts)
     folder = Path(out_dir)
     index = folder / "index.html"
-    if index.exists() and not force:
-        raise OutputExistsError(f"{index} exists; pass --force (force=True) to overwrite it")
-    (folder / "figures").mkdir(parents=True, exist_ok=True)
-    groups = Groups.of(table, group)
-    figures = _write_figures(table, groups, rules, group, folder / "figures")
-    links = _write_trace_views(table, folder, corpus, group, text, patterns, steps, top)
-    body = _index_body(table, groups, rules, group, figures, links, top)
-    index.write_text(_page("cotsieve report", body, label_colours(label_names(table)), _IMAGES_CHECK), "utf-8")
+    with OutputFolder(folder):
+        if index.exists() and not force:
+            raise OutputExistsError(f"{index} exists; pass --force (force=True) to overwrite it")
+        (folder / "figures").mkdir(exist_ok=True)
+        groups = Groups.of(table, group)
+        figures = _write_figures(table, groups, rules, group, folder / "figures")
+        links = _write_trace_views(table, folder, corpus, group, text, patterns, steps, top)
+        body = _index_body(table, groups, rules, group, figures, links, top)
+        index.write_text(_page("cotsieve report", body, label_colours(label_names(table)), _IMAGES_CHECK), "utf-8")
     return index
 
 
 def _write_figures(table: pa.Table, groups: Groups, rules: RuleSet, group: Optional[str], folder: Path
                    ) -> dict[str, Any]:
+    matplotlib = require_extra("matplotlib", "report")
+    # Group names, rule texts and column names are user text: "$5 and $6" is
+    # prices, not math, and "$\\undefined$" must not stop the report.
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _draw_figures(table, groups, rules, group, folder)
+
+
+def _draw_figures(table: pa.Table, groups: Groups, rules: RuleSet, group: Optional[str], folder: Path
+                  ) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "distributions": [distribution_figure(table, c, groups, rules, folder / f"dist_{c}.png")
                           for c in KEY_METRICS if c in table.column_names],

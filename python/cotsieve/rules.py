@@ -29,6 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import UsageError
+
 OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq,
              "!=": operator.ne}
 LENGTH_COLUMN = "n_words"
@@ -37,7 +39,7 @@ LENGTH_COLUMN = "n_words"
 def column_values(table: pa.Table, column: str) -> np.ndarray:
     """A numeric column as float64, null as NaN; a clear ``KeyError`` if absent."""
     if column not in table.column_names:
-        raise KeyError(f"no column {column!r}; available: {', '.join(table.column_names)}")
+        raise UsageError(f"no column {column!r}; available: {', '.join(table.column_names)}")
     return np.asarray(pc.cast(table.column(column), pa.float64()).to_numpy(zero_copy_only=False), np.float64)
 
 
@@ -46,7 +48,7 @@ def group_codes(table: pa.Table, column: Optional[str]) -> tuple[np.ndarray, lis
     if column is None:
         return np.zeros(table.num_rows, np.int64), [None]
     if column not in table.column_names:
-        raise KeyError(f"no column {column!r} to group by; available: {', '.join(table.column_names)}")
+        raise UsageError(f"no column {column!r} to group by; available: {', '.join(table.column_names)}")
     encoded = pc.dictionary_encode(table.column(column).combine_chunks(), null_encoding="encode")
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
 
@@ -91,6 +93,7 @@ class Threshold(Rule):
     def __post_init__(self) -> None:
         if self.op not in OPERATORS:
             raise ValueError(f"unknown operator {self.op!r}, expected one of {list(OPERATORS)}")
+        _check_finite(self.value, f"{self.column} {self.op}")
 
     @property
     def name(self) -> str:
@@ -212,6 +215,9 @@ class StepCountRatio(Rule):
     problem: str = "problem_id"
     source: str = "source"
     corpus_wide = True
+
+    def __post_init__(self) -> None:
+        _check_finite(self.max_ratio, "step_count_ratio <=")
 
     @property
     def name(self) -> str:
@@ -338,6 +344,13 @@ def parse_rule(spec: str) -> Rule:
                      "'drop-top 10% branch_step_ratio per source' or 'step_count_ratio <= 1.5 vs gpt-oss'")
 
 
+def _check_finite(value: float, what: str) -> None:
+    """A rule compares with a finite number: against NaN every comparison is
+    false, so a rule with one would drop every record (or none) without a word."""
+    if not math.isfinite(value):
+        raise UsageError(f"{what} {value}: a rule needs a finite number")
+
+
 def _number(text: str, spec: str) -> float:
     try:
         return float(text)
@@ -373,7 +386,7 @@ def step_count_ratio(table: pa.Table, by: str, source: str, reference: str) -> p
     """
     for name in (by, source, "n_steps"):
         if name not in table.column_names:
-            raise KeyError(f"column {name!r} not in table (columns: {table.column_names})")
+            raise UsageError(f"column {name!r} not in table (columns: {table.column_names})")
     ref = table.filter(pc.equal(table.column(source), reference))
     if ref.num_rows == 0:
         raise ValueError(f"no rows with {source} == {reference!r}")

@@ -11,7 +11,9 @@ The modules of this package:
 Exit codes: 0 success; 1 bad or unreadable input (under ``--on-error=fail``,
 or a file that cannot be read at all); 2 usage error (bad option, rule or
 column, or a missing optional dependency such as matplotlib for ``report``);
-3 an output exists (without ``--force``) or would overwrite an input; 70 an
+3 an output exists (without ``--force``), would overwrite an input, or
+another run holds the output folder; 4 an output cannot be written (no
+space left, a read-only place); 70 an
 internal error (a bug; the traceback is printed); 130 interrupted. See
 ``docs/cli.md`` and ``docs/report.md``.
 
@@ -23,12 +25,16 @@ Example:
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Optional
 
+from ..errors import InputNote
 from .commands import COMMANDS, reads_saved_dataset
+from .console import show_notes
 from .exit_codes import (
     EXIT_BAD_INPUT,
+    EXIT_CANNOT_WRITE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -41,6 +47,7 @@ from .process import hold_freed_memory, skip_pandas_probe
 
 __all__ = [
     "EXIT_BAD_INPUT",
+    "EXIT_CANNOT_WRITE",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -69,4 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if not reads_saved_dataset(args):
         skip_pandas_probe()
-    return run_command(lambda: COMMANDS[args.command](args))
+    with warnings.catch_warnings():  # restores showwarning after the command
+        warnings.simplefilter("always", InputNote)
+        warnings.showwarning = show_notes
+        return run_command(lambda: COMMANDS[args.command](args))

@@ -14,13 +14,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import BadInputError, MissingExtraError, OutputExistsError, UsageError
+from ..errors import BadInputError, MissingExtraError, OutputExistsError, OutputWriteError, UsageError
 from .console import err_console
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1  # an unusable record or file; a missing input
 EXIT_USAGE = 2  # a bad option, rule, metric or value; a missing optional dependency
-EXIT_OUTPUT_EXISTS = 3  # an output exists (without --force) or would overwrite an input
+EXIT_OUTPUT_EXISTS = 3  # an output exists (without --force), would overwrite an input, or another run holds --out
+EXIT_CANNOT_WRITE = 4  # an output cannot be written: no space left, a read-only or forbidden place
 EXIT_INTERNAL = 70  # a bug in cotsieve (sysexits' EX_SOFTWARE); the traceback is printed
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
@@ -28,26 +29,15 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 # for the same mistakes.
 _EXIT_CODES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (
     ((OutputExistsError, FileExistsError), EXIT_OUTPUT_EXISTS),
+    (OutputWriteError, EXIT_CANNOT_WRITE),
     ((BadInputError, FileNotFoundError), EXIT_BAD_INPUT),
     ((UsageError, MissingExtraError, ValueError), EXIT_USAGE),
     (KeyboardInterrupt, EXIT_INTERRUPTED),
 )
 
-# rules, pipeline and profiling still raise a builtin error for some mistakes
-# of the user; until they raise UsageError, these (type, module, message part)
-# mark them. Any other KeyError or TypeError is a bug.
-_USER_ERRORS_RAISED_AS_BUILTINS = (
-    (KeyError, "cotsieve.rules", "no column "),  # a rule's metric or group field is not in the metrics
-    (KeyError, "cotsieve.pipeline", "no record has the field "),  # a field a rule reads
-    (TypeError, "cotsieve.profiling", "needs a fast tokenizer"),  # the model the user named
-    (TypeError, "cotsieve.profiling", "has no output layer"),
-)
-
 
 def exit_code_for(err: BaseException) -> int:
     """The exit code a command ends with when ``err`` stops it."""
-    if _is_user_error_raised_as_builtin(err):
-        return EXIT_USAGE
     for kinds, code in _EXIT_CODES:
         if isinstance(err, kinds):
             return code
@@ -71,23 +61,6 @@ def fail(message: Any, code: int) -> int:
     """Print ``error: message`` to stderr; return ``code``."""
     err_console.print(f"error: {message}", highlight=False, markup=False, style="red", soft_wrap=True)
     return code
-
-
-def _is_user_error_raised_as_builtin(err: BaseException) -> bool:
-    raised_in = _raising_module(err)
-    message = _message(err)
-    return any(isinstance(err, kind) and raised_in == module and part in message
-               for kind, module, part in _USER_ERRORS_RAISED_AS_BUILTINS)
-
-
-def _raising_module(err: BaseException) -> str:
-    """The module of the innermost frame of ``err``'s traceback: where it was raised."""
-    tb = err.__traceback__
-    if tb is None:
-        return ""
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb.tb_frame.f_globals.get("__name__", "")
 
 
 def _message(err: BaseException) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..analysis import STEP_MODES
 from ..errors import UsageError
 from ..io import THINK_MODES, TextSpec
-from ..patterns import PatternSet
+from ..patterns import MAX_THREADS, PatternSet
 from ..pipeline import CurateOptions
 from ..report import DEFAULT_TOP
 from ..rules import LENGTH_COLUMN, DropShare, Rule, parse_rule, parse_share
@@ -143,8 +143,8 @@ def rules_from_args(args: argparse.Namespace, required: bool = True) -> list[Rul
 
 def options_from_args(args: argparse.Namespace) -> CurateOptions:
     """The curation options of a ``scan``, ``analyze`` or ``filter`` command line."""
-    if args.threads is not None and args.threads < 1:
-        raise UsageError("--threads must be at least 1")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        raise UsageError(f"--threads must be from 1 to {MAX_THREADS}, got {args.threads}")
     return CurateOptions(
         text=TextSpec(args.text_field, args.think), patterns=PatternSet.load(args.patterns), steps=args.steps,
         fields=tuple(getattr(args, "fields", ())), threads=args.threads, on_error=args.on_error,

@@ -7,7 +7,8 @@ row per step label over the corpus) and ``trace_labels.parquet`` (one row per
 trace and label).
 
 Exit codes: 0 done, 1 unusable input, 2 bad usage, 3 outputs already exist
-(use ``--force``), 70 internal error, 130 interrupted (``cotsieve.cli.exit_codes``).
+(use ``--force``) or another run holds ``--out``, 4 an output cannot be
+written, 70 internal error, 130 interrupted (``cotsieve.cli.exit_codes``).
 
 Example:
     >>> main(["--model", "/models/smollm2", "--gguf-file", "SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -31,7 +32,9 @@ from rich.text import Text
 
 from ..analysis import STEP_MODES
 from ..errors import BadInputError, OutputExistsError, UsageError
-from ..io import EMPTY_LINE, Chunk, ReadOptions, TextSpec, read_corpus
+from ..io import EMPTY_LINE, Chunk, ReadOptions, TextSpec, read_corpus, resolve_inputs
+from ..io.outdir import OutputFolder
+from ..io.writers import AtomicFile
 from ..profiling import (
     DEFAULT_BATCH_TOKENS,
     DEFAULT_MAX_TOKENS,
@@ -96,13 +99,30 @@ def _progress_bar(quiet: bool) -> Progress:
                     TokensPerSecond(), TimeElapsedColumn(), console=err_console, disable=quiet)
 
 
-def _check_outputs(out: Path, force: bool) -> dict[str, Path]:
+def _planned_outputs(out: Path, force: bool) -> dict[str, AtomicFile]:
+    """The four outputs as files that appear only on commit; refuses existing ones without ``force``."""
     paths = {name: out / f"{name}.parquet" for name in OUTPUT_NAMES}
+    for path in paths.values():
+        if path.is_dir():
+            raise OutputExistsError(f"{path} is a folder where an output file goes; move it away")
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not force:
         raise OutputExistsError(f"outputs exist (use --force): {', '.join(existing)}")
-    out.mkdir(parents=True, exist_ok=True)
-    return paths
+    return {name: AtomicFile(path) for name, path in paths.items()}
+
+
+def _check_model_path(args: argparse.Namespace) -> None:
+    """A model named by a path that does not exist is refused before the
+    minute-long load; a name without a path's look goes to the loader."""
+    model = Path(args.model).expanduser()
+    looks_like_path = args.model.startswith(("/", "./", "../", "~")) or model.exists()
+    if looks_like_path and not model.exists():
+        raise UsageError(f"--model {args.model}: no such file or folder")
+    if args.gguf_file and Path(args.gguf_file).is_absolute() and not Path(args.gguf_file).is_file():
+        raise UsageError(f"--gguf-file {args.gguf_file}: no such file")
+    if args.gguf_file and not Path(args.gguf_file).is_absolute() and model.is_dir() \
+            and not (model / args.gguf_file).is_file():
+        raise UsageError(f"--gguf-file {args.gguf_file}: not in {args.model}")
 
 
 def _usable_rows(chunk: Chunk) -> np.ndarray:
@@ -146,10 +166,27 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
 
     Per-token rows are streamed to ``tokens.parquet`` chunk by chunk; the label
     aggregates keep five narrow columns (about 14 bytes per token) in memory.
+    The four files appear together at the end, or not at all (a bad record,
+    Ctrl-C), and the output folder is held against a second run meanwhile.
     """
     if args.max_tokens < 2 or args.batch_tokens < 1:
         raise UsageError("--max-tokens must be at least 2 and --batch-tokens at least 1")
-    paths = _check_outputs(args.out, args.force)
+    _check_model_path(args)
+    resolve_inputs(args.data)  # a missing input stops the run before the model loads
+    with OutputFolder(args.out):
+        files = _planned_outputs(args.out, args.force)
+        try:
+            _write_profile(args, files)
+            for file in files.values():
+                file.commit()
+        except BaseException:
+            for file in files.values():
+                file.discard()
+            raise
+    return {name: file.path for name, file in files.items()}
+
+
+def _write_profile(args: argparse.Namespace, files: dict[str, AtomicFile]) -> None:
     model, tokenizer = load_model(args.model, args.gguf_file, args.device, args.dtype)
     traces, trace_labels, label_parts = [], [], []
     writer: Optional[pq.ParquetWriter] = None
@@ -159,7 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
         advance = lambda n: progress.advance(task, n)  # noqa: E731
         try:
             for result in _profiled_chunks(args, model, tokenizer, advance):
-                writer = writer or pq.ParquetWriter(paths["tokens"], result.tokens.schema)
+                writer = writer or pq.ParquetWriter(str(files["tokens"].temp), result.tokens.schema)
                 writer.write_table(result.tokens)
                 traces.append(result.traces)
                 trace_labels.append(result.trace_labels)
@@ -170,14 +207,13 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
                 writer.close()
     if writer is None:
         raise BadInputError(f"no records in {' '.join(args.data)}")
-    pq.write_table(pa.concat_tables(traces), paths["traces"])
-    pq.write_table(pa.concat_tables(trace_labels), paths["trace_labels"])
-    pq.write_table(summarize(pa.concat_tables(label_parts), "label", args.routine_nll), paths["labels"])
+    pq.write_table(pa.concat_tables(traces), str(files["traces"].temp))
+    pq.write_table(pa.concat_tables(trace_labels), str(files["trace_labels"].temp))
+    pq.write_table(summarize(pa.concat_tables(label_parts), "label", args.routine_nll), str(files["labels"].temp))
     if not args.quiet:
         n_tokens = sum(t.num_rows for t in label_parts)
         err_console.print(f"{n_tokens:,} tokens from {sum(t.num_rows for t in traces):,} traces "
                           f"in {time.perf_counter() - started:.1f} s -> {args.out}")
-    return paths
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -28,7 +28,10 @@ def arrow_schema(source: Source) -> pa.Schema:
     """The schema of a Parquet or dataset source, read without its data."""
     if source.kind == "dataset":
         return source.dataset.data.table.schema
-    return pq.read_schema(source.name)
+    try:
+        return pq.read_schema(source.name)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise _unreadable(source, err) from None
 
 
 def _arrow_batches(source: Source) -> Iterator[pa.RecordBatch]:
@@ -38,7 +41,11 @@ def _arrow_batches(source: Source) -> Iterator[pa.RecordBatch]:
     try:
         yield from pq.ParquetFile(source.name).iter_batches(batch_size=_ARROW_BATCH_ROWS)
     except (pa.ArrowInvalid, OSError) as err:
-        raise BadInputError(f"{source.name}: cannot read Parquet: {err}") from None
+        raise _unreadable(source, err) from None
+
+
+def _unreadable(source: Source, err: Exception) -> BadInputError:
+    return BadInputError(f"{source.name}: cannot read Parquet: {err}")
 
 
 def read_arrow(source: Source, options: ReadOptions) -> Iterator[Chunk]:

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import zstandard
 from isal import igzip, isal_zlib
 
 from .. import _core
+from ..errors import BadInputError, InputNote
 from .chunks import EMPTY_LINE, Chunk, ReadOptions, empty_line_reasons, field_string, null_fields, unparsed_columns
 from .prefetch import prefetched
 from .sources import Source
@@ -30,8 +33,9 @@ from .text import json_type, think_tagged
 
 _WHITESPACE = b" \t\r\n"
 # What a cut or corrupt compressed stream raises: Arrow and gzip raise OSError
-# subclasses, ISA-L its own error, and a gzip stream cut short EOFError.
-STREAM_ERRORS = (OSError, EOFError, isal_zlib.error)
+# subclasses, ISA-L and zstandard their own errors, and a gzip stream cut
+# short EOFError.
+STREAM_ERRORS = (OSError, EOFError, isal_zlib.error, zstandard.ZstdError)
 
 
 def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
@@ -55,10 +59,15 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
             try:
                 data = stream.read(block_bytes)
             except STREAM_ERRORS as err:
-                # A decoder may drop what it decompressed in the failing read
-                # (Arrow's do): recover those bytes, and yield their whole
-                # lines before the break.
-                buf = carry + _readable_after(source, delivered)
+                # A decoder may drop what it decompressed in the failing read:
+                # recover those bytes, and yield their whole lines before the break.
+                recovered, trailing = _readable_after(source, delivered)
+                buf = carry + recovered
+                if trailing:  # every member was whole: the bytes after them are no record
+                    warnings.warn(InputNote(f"{source.name}: {trailing}"), stacklevel=2)
+                    if buf:
+                        yield buf + (b"" if buf.endswith(b"\n") else b"\n"), False
+                    return
                 cut = buf.rfind(b"\n") + 1
                 if cut:
                     yield buf[:cut], False
@@ -80,28 +89,112 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
         yield carry + b"\n", False
 
 
+# The largest window the zstd format allows (``zstd --long=31``); the
+# decoder's default stops at 128 MiB and calls valid long-window frames corrupt.
+ZSTD_MAX_WINDOW = 1 << 31
+_MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd"}
+
+
 def _decompressed(source: Source) -> Any:
     """The decompressed bytes of a JSONL source as a stream. gzip goes through
-    ISA-L (about 1.5x zlib's inflate speed, benchmarks/bench_reader.py); the decoders release the GIL,
-    so the reader thread runs beside the engine."""
+    ISA-L (about 1.5x zlib's inflate speed, benchmarks/bench_reader.py); the
+    decoders release the GIL, so the reader thread runs beside the engine."""
+    _check_compression(source)
     if source.compression == "gzip":
         return igzip.open(source.name, "rb")
-    return pa.input_stream(source.name, compression=source.compression)
+    if source.compression == "zstd":
+        return _zstd_reader(open(source.name, "rb"), closefd=True)
+    return open(source.name, "rb")
 
 
-def _readable_after(source: Source, skip: int) -> bytes:
+def _check_compression(source: Source) -> None:
+    """A file whose bytes are of another compression than its name says is named,
+    with what it holds, before a decoder calls it corrupt."""
+    with open(source.name, "rb") as f:
+        head = f.read(4)
+    held = next((kind for kind, magic in _MAGIC.items() if head.startswith(magic)), None)
+    if head and held != source.compression:
+        says = f"{source.compression} data" if source.compression else "plain JSON Lines"
+        holds = f"{held} data" if held else "no gzip or zstd header"
+        raise BadInputError(f"{source.name}: the name says {says}, but the file holds {holds}; rename it "
+                            f"(.jsonl, .jsonl.gz or .jsonl.zst after what it holds)")
+
+
+def _zstd_reader(raw: Any, closefd: bool = False) -> _ZstdFrames:
+    return _ZstdFrames(raw, closefd)
+
+
+class _ZstdFrames:
+    """The decompressed bytes of consecutive zstd frames, as a stream. Unlike
+    zstandard's own stream reader, which ends quietly where the input ends, a
+    stream cut inside a frame raises, so a truncated file is never read as a
+    shorter whole one."""
+
+    def __init__(self, raw: Any, closefd: bool):
+        self._raw, self._closefd = raw, closefd
+        self._decoder = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+        self._frame = self._decoder.decompressobj()
+        self._inside_frame = False
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+
+    def read(self, size: int) -> bytes:
+        while self._pending_bytes < size:
+            data = self._raw.read(1 << 20)
+            if not data:
+                if self._inside_frame and not self._pending_bytes:  # what came before the cut goes out first
+                    raise zstandard.ZstdError("the stream ends inside a zstd frame (truncated file)")
+                break
+            self._decode(data)
+        whole = b"".join(self._pending)
+        out, rest = whole[:size], whole[size:]
+        self._pending, self._pending_bytes = ([rest] if rest else []), len(rest)
+        return out
+
+    def _decode(self, data: bytes) -> None:
+        while data:
+            out = self._frame.decompress(data)
+            self._pending.append(out)
+            self._pending_bytes += len(out)
+            self._inside_frame = not self._frame.eof
+            data = self._frame.unused_data if self._frame.eof else b""
+            if self._frame.eof:
+                self._frame = self._decoder.decompressobj()
+
+    def close(self) -> None:
+        if self._closefd:
+            self._raw.close()
+
+    def __enter__(self) -> _ZstdFrames:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _readable_after(source: Source, skip: int) -> tuple[bytes, Optional[str]]:
     """The decompressed bytes of ``source`` after the first ``skip``, as far as
-    they can be read before the stream breaks."""
-    pieces, seen = [], 0
+    they can be read before the stream breaks; and, where the break is bytes
+    after the last whole gzip member or zstd frame, what to tell the user."""
+    pieces, seen, trailing = [], 0, None
     try:
         with open(source.name, "rb") as raw, _python_decompressor(raw, source.compression) as stream:
             while data := stream.read1(1 << 20) if hasattr(stream, "read1") else stream.read(1 << 20):
                 if seen + len(data) > skip:
                     pieces.append(data[max(0, skip - seen):])
                 seen += len(data)
-    except Exception:  # the break itself: keep what came before it
-        pass
-    return b"".join(pieces)
+    except Exception as err:  # the break itself: keep what came before it
+        trailing = _trailing_data(err, seen)
+    return b"".join(pieces), trailing
+
+
+def _trailing_data(err: Exception, decompressed: int) -> Optional[str]:
+    """The note for bytes that follow whole members or frames (``gzip -d``
+    ignores them with a warning), or None when the break is a real corruption."""
+    message = str(err)
+    if decompressed and ("Not a gzipped file" in message or "Unknown frame descriptor" in message):
+        return "bytes after the last whole compressed member are not compressed data and were ignored"
+    return None
 
 
 def _python_decompressor(raw: Any, compression: Optional[str]) -> Any:
@@ -109,9 +202,7 @@ def _python_decompressor(raw: Any, compression: Optional[str]) -> Any:
         import gzip
 
         return gzip.GzipFile(fileobj=raw)
-    import zstandard
-
-    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    return _zstd_reader(raw)
 
 
 def _reject_last(chunk: Chunk, reason: str) -> Chunk:

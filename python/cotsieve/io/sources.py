@@ -11,10 +11,15 @@ Example:
 from __future__ import annotations
 
 import glob as globlib
+import json
+import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
+
+from ..errors import InputNote
 
 JSONL_SUFFIXES = {".jsonl": None, ".ndjson": None, ".jsonl.gz": "gzip", ".jsonl.zst": "zstd", ".jsonl.zstd": "zstd"}
 PARQUET_SUFFIXES = (".parquet",)
@@ -38,6 +43,10 @@ def resolve_inputs(spec: Union[str, Path, Sequence[Union[str, Path]], Any]) -> l
     as one dataset; any other directory contributes its JSONL and Parquet files.
     All shards must be JSONL, or all Parquet/datasets.
 
+    A file is read once however often the inputs name it (two spellings of a
+    path, a glob that matches it again, a link to it): each later mention is
+    dropped with an :class:`~cotsieve.errors.InputNote` warning.
+
     Example:
         >>> resolve_inputs([]) == []
         True
@@ -45,11 +54,29 @@ def resolve_inputs(spec: Union[str, Path, Sequence[Union[str, Path]], Any]) -> l
     if _is_hf_dataset(spec):
         return [Source("<dataset>", "dataset", dataset=_one_split(spec, "<dataset>"))]
     specs = [spec] if isinstance(spec, (str, Path)) else list(spec)
-    sources = [source for item in specs for source in _expand(str(item))]
+    sources = _once_each([source for item in specs for source in _expand(str(item))])
     families = {"jsonl" if s.kind == "jsonl" else "arrow" for s in sources}
     if len(families) > 1:
         raise ValueError("inputs mix JSONL with Parquet/datasets; curate them separately")
     return sources
+
+
+def _once_each(sources: list[Source]) -> list[Source]:
+    """The sources in order, each file only at its first mention, by what it
+    resolves to (device and inode), not by how it is spelled."""
+    first: dict[tuple[int, int], str] = {}
+    kept = []
+    for source in sources:
+        if source.kind != "dataset":
+            stat = os.stat(source.name)
+            identity = (stat.st_dev, stat.st_ino)
+            if identity in first:
+                warnings.warn(InputNote(f"{source.name} is the same file as {first[identity]}; it is read once"),
+                              stacklevel=3)
+                continue
+            first[identity] = source.name
+        kept.append(source)
+    return kept
 
 
 def _expand(item: str) -> list[Source]:
@@ -72,9 +99,31 @@ def _expand(item: str) -> list[Source]:
 
 
 def is_saved_dataset(path: Union[str, Path]) -> bool:
-    """Whether ``path`` is a directory written by ``Dataset.save_to_disk``."""
+    """Whether ``path`` is a directory written by ``Dataset.save_to_disk``:
+    its ``state.json`` lists the dataset's Arrow files, or its
+    ``dataset_dict.json`` its splits. A ``state.json`` of another tool beside
+    JSONL shards does not make a dataset.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "state.json").write_text('{"step": 3}')
+        >>> is_saved_dataset(folder)
+        False
+    """
     path = Path(path)
-    return path.is_dir() and ((path / "state.json").exists() or (path / "dataset_dict.json").exists())
+    return path.is_dir() and (_json_has(path / "state.json", "_data_files")
+                              or _json_has(path / "dataset_dict.json", "splits"))
+
+
+def _json_has(path: Path, key: str) -> bool:
+    """Whether ``path`` is a JSON object file with ``key`` (false when absent or not JSON)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and key in document
 
 
 def _kind_of(name: str) -> Optional[tuple[str, Optional[str]]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import queue
 import threading
@@ -30,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from isal import isal_zlib
 
+from ..errors import UsageError
 from .chunks import Chunk
 
 # gzip level 1 is 3-5x faster than 6 for about 1.3x the size; zstd 3 is its own default.
@@ -38,6 +40,29 @@ DEFAULT_LEVELS = {"gzip": 1, "zstd": 3}
 ISAL_LEVELS = (1, 3)
 GZIP_WBITS = 31  # deflate in a gzip member, with a fixed header (no name, no time)
 _MEMBER_BYTES = 4 << 20
+
+
+def level_range(compression: str) -> tuple[int, int]:
+    """The levels a gzip (zlib's 0-9) or zstd (the codec's own range) kept corpus takes."""
+    if compression == "gzip":
+        return 0, 9
+    return pa.Codec.minimum_compression_level(compression), pa.Codec.maximum_compression_level(compression)
+
+
+def check_compression_level(compression: Optional[str], level: Optional[int]) -> None:
+    """Refuse, before anything is read, a level the kept corpus's codec does not take.
+
+    Example:
+        >>> check_compression_level("gzip", 99)
+        Traceback (most recent call last):
+        ...
+        cotsieve.errors.UsageError: --compression-level 99 is out of range for gzip (0 to 9)
+    """
+    if compression is None or level is None:
+        return
+    low, high = level_range(compression)
+    if not low <= level <= high:
+        raise UsageError(f"--compression-level {level} is out of range for {compression} ({low} to {high})")
 
 
 class AtomicFile:
@@ -159,9 +184,10 @@ class JsonlKeptWriter:
 
     def __init__(self, path: Union[str, Path], compression: Optional[str] = None, level: Optional[int] = None,
                  threads: Optional[int] = None):
-        self.file = AtomicFile(path)
         self._compression = compression
         self._level = DEFAULT_LEVELS.get(compression) if level is None else level
+        check_compression_level(compression, self._level)
+        self.file = AtomicFile(path)
         self._pool = ThreadPoolExecutor(threads or os.cpu_count() or 1) if compression else None
         self._stream = self.file.open()
 
@@ -249,8 +275,8 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Table:
 
 class RejectedWriter:
     """JSON lines ``{"record_id", "file", "row", "reason", "record"}``: one per
-    unusable record. ``record`` is the original line (JSONL, decoded with
-    ``surrogateescape`` so its bytes survive as escapes) or the row as an object."""
+    unusable record. ``record`` is the original line (JSONL) or the row as an
+    object. Every line is strict JSON (:func:`json_safe`)."""
 
     def __init__(self, path: Union[str, Path]):
         self.file = AtomicFile(path)
@@ -258,13 +284,36 @@ class RejectedWriter:
 
     def write(self, chunk: Chunk, rows: np.ndarray) -> None:
         reasons = chunk.reasons
-        lines = [json.dumps(_rejected_entry(chunk, int(i), reasons[int(i)].as_py()), default=str) + "\n"
-                 for i in rows]
+        lines = [json.dumps(json_safe(_rejected_entry(chunk, int(i), reasons[int(i)].as_py())), allow_nan=False)
+                 + "\n" for i in rows]
         if lines:
             self._stream.write("".join(lines).encode("utf-8", "surrogateescape"))
 
     def close(self) -> None:
         self._stream.close()
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON can hold it: bytes decoded as UTF-8 with
+    ``surrogateescape`` (a byte that is not UTF-8 becomes a ``\\udcXX`` escape,
+    as in a JSONL record's line), non-finite floats as the strings ``"NaN"``,
+    ``"Infinity"`` and ``"-Infinity"``, any other non-JSON value as its ``str``.
+
+    Example:
+        >>> json_safe({"a": [float("nan"), b"ok\\xff"], "b": 1.5})
+        {'a': ['NaN', 'ok\\udcff'], 'b': 1.5}
+    """
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def _rejected_entry(chunk: Chunk, i: int, reason: str) -> dict[str, Any]:
