@@ -108,3 +108,15 @@ def loopback_ray_init(monkeypatch):
 
     monkeypatch.setattr(ray, "init", init)
     return ray
+
+
+# Tests that load the language model or start Ray take tens of seconds each;
+# they run in .ci/run's second tier (pytest -m slow), not in the README's
+# quick command.
+SLOW_FIXTURES = {"smollm2", "ray_instance", "loopback_ray_init", "cluster"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -298,6 +298,7 @@ def run_measured(args: list[str]) -> tuple[int, int, float]:
     return done.returncode, int(peak.group(1)) * 1024, seconds
 
 
+@pytest.mark.slow
 def test_one_200mb_trace_in_bounded_memory(tmp_path):
     path, text_bytes = adv.write_huge_trace(tmp_path)
     out = tmp_path / "out"
@@ -313,6 +314,7 @@ def test_one_200mb_trace_in_bounded_memory(tmp_path):
     assert peak < 10 * text_bytes, f"peak RSS {peak / 1e6:.0f} MB for a {text_bytes / 1e6:.0f} MB record"
 
 
+@pytest.mark.slow
 def test_a_million_tiny_traces(tmp_path):
     path = adv.write_tiny_traces(tmp_path)
     out = tmp_path / "out"

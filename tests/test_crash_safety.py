@@ -23,6 +23,9 @@ import pytest
 
 from cotsieve.testing import generate_traces
 
+# Each test here runs the filter on 140 MB, and kills it; the module is the slow tier's.
+pytestmark = pytest.mark.slow
+
 SEED = 20261122
 N_KILLS = 7
 KEPT = "kept.jsonl.gz"

@@ -491,6 +491,7 @@ def compile_kernels_for_sm90():
         print(f"linear {dtype}", "wgmma.mma_async" in ptx)
 
 
+@pytest.mark.slow
 def test_kernels_compile_for_hopper():
     needs_triton()
     if importlib.util.find_spec("triton.compiler") is None:

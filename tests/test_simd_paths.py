@@ -45,6 +45,7 @@ def test_an_unknown_cap_fails_the_import_with_the_allowed_values():
     assert "COTSIEVE_SIMD must be avx512, avx2 or none, not 'sse9'" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cap", ["avx2", "none"])
 def test_lower_paths_pass_the_tests_that_pin_the_pass_down(cap):
     skip_unless_the_cpu_has(cap)
