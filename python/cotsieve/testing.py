@@ -46,7 +46,9 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping, Sequence, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "generate_traces",
@@ -85,7 +87,7 @@ class _Dice:
     def between(self, low: int, high: int) -> int:
         return low + self.below(high - low + 1)
 
-    def pick(self, items: tuple | list):
+    def pick(self, items: Sequence[T]) -> T:
         return items[self.below(len(items))]
 
     def chance(self, probability: float) -> bool:
@@ -513,7 +515,7 @@ def _looping_trace(problem: _Problem, dice: _Dice) -> str:
 
 
 def generate_traces(n: int, seed: int = 0, branch_heavy_share: float = 0.3,
-                    loop_share: float = 0.1) -> list[dict]:
+                    loop_share: float = 0.1) -> list[dict[str, str]]:
     """Generate ``n`` synthetic reasoning traces, deterministically from ``seed``.
 
     ``n * branch_heavy_share`` traces (rounded half up) come from ``synth-branchy`` and
@@ -543,7 +545,7 @@ def generate_traces(n: int, seed: int = 0, branch_heavy_share: float = 0.3,
             raise ValueError(f"{name} must be in [0, 1], got {share}")
     n_branchy = int(n * branch_heavy_share + 0.5)
     n_convergent = n - n_branchy
-    records: list[dict] = []
+    records: list[dict[str, str]] = []
     for index in range(max(n_branchy, n_convergent)):
         problem = _make_problem(seed, index)
         if index < n_convergent:
@@ -556,12 +558,12 @@ def generate_traces(n: int, seed: int = 0, branch_heavy_share: float = 0.3,
     return records
 
 
-def _record(number: int, source: str, index: int, problem: _Problem, text: str) -> dict:
+def _record(number: int, source: str, index: int, problem: _Problem, text: str) -> dict[str, str]:
     return {"id": f"synth-{number:06d}", "source": source, "problem_id": f"p{index:04d}",
             "problem": problem.text, "text": text, "answer": str(problem.answer)}
 
 
-def write_jsonl(records: Iterable[dict], path: str | Path) -> None:
+def write_jsonl(records: Iterable[Mapping[str, object]], path: str | Path) -> None:
     """Write records as JSON lines; a ``.gz`` suffix gzips the file.
 
     The gzip header carries no file name or timestamp, so the same records

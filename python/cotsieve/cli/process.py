@@ -73,7 +73,7 @@ def hold_freed_memory() -> bool:
 def _on_glibc() -> bool:
     # confstr answers at once; platform.libc_ver() reads the interpreter binary.
     try:
-        return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
     except (AttributeError, ValueError, OSError):
         return False
 

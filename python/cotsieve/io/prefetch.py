@@ -11,6 +11,10 @@ from typing import Optional, TypeVar
 T = TypeVar("T")
 
 
+class _Done:
+    """Marks the end of the items in the handoff queue."""
+
+
 def prefetched(items: Iterator[T], depth: int = 2, busy: Optional[Callable[[float], None]] = None) -> Iterator[T]:
     """Produce ``items`` ahead in a thread, at most ``depth`` ahead. Reading,
     decompressing and the native JSON reader release the GIL, so the producer
@@ -21,8 +25,8 @@ def prefetched(items: Iterator[T], depth: int = 2, busy: Optional[Callable[[floa
         >>> list(prefetched(iter(range(3))))
         [0, 1, 2]
     """
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
+    handoff: queue.Queue[T | _Done | BaseException] = queue.Queue(maxsize=depth)
+    done = _Done()
     stop = threading.Event()
 
     def produce() -> None:
@@ -41,7 +45,7 @@ def prefetched(items: Iterator[T], depth: int = 2, busy: Optional[Callable[[floa
     worker = threading.Thread(target=produce, daemon=True)
     worker.start()
     try:
-        while (item := handoff.get()) is not done:
+        while not isinstance(item := handoff.get(), _Done):
             if isinstance(item, BaseException):
                 raise item
             yield item
