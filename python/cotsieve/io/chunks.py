@@ -52,7 +52,7 @@ class Chunk:
     @property
     def ok(self) -> np.ndarray:
         """Boolean mask of usable records."""
-        return self.reasons.is_null().to_numpy(zero_copy_only=False)
+        return np.asarray(self.reasons.is_null().to_numpy(zero_copy_only=False), bool)
 
     def locate(self, i: int) -> str:
         """Where record ``i`` of this chunk is, for messages: ``file:line`` or ``file#row``."""

@@ -97,7 +97,7 @@ class TextSpec:
 def think_tagged(texts: pa.Array) -> np.ndarray:
     """Which texts hold ``<think>`` or ``</think>`` (both end in "think>")."""
     found = pc.fill_null(pc.match_substring(texts, "think>"), False)
-    return found.to_numpy(zero_copy_only=False)
+    return np.asarray(found.to_numpy(zero_copy_only=False), bool)
 
 
 def _parse_path(spec: str) -> tuple[PathPart, ...]:

@@ -23,7 +23,7 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
@@ -134,7 +134,7 @@ class WriteBehind:
     """
 
     def __init__(self, depth: int = 2):
-        self._jobs: queue.Queue = queue.Queue(maxsize=depth)
+        self._jobs: queue.Queue[Optional[tuple[Callable[..., None], tuple[Any, ...]]]] = queue.Queue(maxsize=depth)
         self._error: Optional[BaseException] = None
         self._cancelled = False
         self._closed = False
@@ -185,7 +185,7 @@ class JsonlKeptWriter:
     def __init__(self, path: Union[str, Path], compression: Optional[str] = None, level: Optional[int] = None,
                  threads: Optional[int] = None):
         self._compression = compression
-        self._level = DEFAULT_LEVELS.get(compression) if level is None else level
+        self._level = level if level is not None or compression is None else DEFAULT_LEVELS.get(compression)
         check_compression_level(compression, self._level)
         self.file = AtomicFile(path)
         self._pool = ThreadPoolExecutor(threads or os.cpu_count() or 1) if compression else None
@@ -197,7 +197,7 @@ class JsonlKeptWriter:
         data, runs = _kept_runs(chunk.raw, keep)
         if not runs:
             return
-        if self._compression is None:
+        if self._pool is None:  # uncompressed
             # One write per chunk (a write per run costs a system call each),
             # and no copy when every line is kept.
             parts = [data.slice(start, end - start) for start, end in runs]
@@ -208,9 +208,10 @@ class JsonlKeptWriter:
             self._stream.write(member)
 
     def _compress(self, piece: list[pa.Buffer]) -> Union[pa.Buffer, bytes]:
-        if self._compression == "gzip" and ISAL_LEVELS[0] <= self._level <= ISAL_LEVELS[1]:
+        level = self._level
+        if self._compression == "gzip" and level is not None and ISAL_LEVELS[0] <= level <= ISAL_LEVELS[1]:
             # ISA-L deflates about 6x faster than zlib at level 1, and smaller.
-            deflate = isal_zlib.compressobj(self._level, isal_zlib.DEFLATED, GZIP_WBITS)
+            deflate = isal_zlib.compressobj(level, isal_zlib.DEFLATED, GZIP_WBITS)
             return b"".join([deflate.compress(part) for part in piece] + [deflate.flush()])
         # A codec holds stream state, so each call gets its own.
         whole = piece[0] if len(piece) == 1 else pa.py_buffer(b"".join(memoryview(part) for part in piece))
@@ -341,10 +342,11 @@ class MetricsWriter:
         """Close; ``empty`` (a zero-row table) gives the schema if nothing was written."""
         if self._writer is None:
             self.write(empty)
+        assert self._writer is not None, "write() opened it"
         self._writer.close()
 
 
-def write_json(path: Union[str, Path], data: dict) -> None:
+def write_json(path: Union[str, Path], data: Mapping[str, object]) -> None:
     """Write ``data`` as pretty JSON, atomically."""
     out = AtomicFile(path)
     with out.open() as stream:
