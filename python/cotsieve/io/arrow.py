@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -76,14 +76,15 @@ def _arrow_texts(batch: pa.RecordBatch, spec: TextSpec) -> tuple[pa.Array, pa.Ar
 
 
 def _is_text_type(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+                or pa.types.is_large_binary(t))
 
 
 def _is_large(t: pa.DataType) -> bool:
-    return pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+    return bool(pa.types.is_large_string(t) or pa.types.is_large_binary(t))
 
 
-def _texts_from_objects(objects: list[dict], spec: TextSpec) -> tuple[pa.Array, pa.Array]:
+def _texts_from_objects(objects: list[dict[str, Any]], spec: TextSpec) -> tuple[pa.Array, pa.Array]:
     texts: list[Optional[bytes]] = []
     reasons: list[Optional[str]] = []
     for obj in objects:

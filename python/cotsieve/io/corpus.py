@@ -7,7 +7,7 @@ JSON Lines, :mod:`cotsieve.io.arrow` for Parquet and datasets.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Union
+from typing import Any, TypeGuard, Union
 
 from .arrow import read_arrow
 from .chunks import Chunk, ReadOptions
@@ -34,5 +34,5 @@ def read_corpus(inputs: Union[str, Sequence[str], list[Source], Any], options: R
             yield from read_arrow(source, options)
 
 
-def _is_source_list(obj: Any) -> bool:
+def _is_source_list(obj: Any) -> TypeGuard[list[Source]]:
     return isinstance(obj, list) and all(isinstance(s, Source) for s in obj)

@@ -35,7 +35,8 @@ _WHITESPACE = b" \t\r\n"
 # What a cut or corrupt compressed stream raises: Arrow and gzip raise OSError
 # subclasses, ISA-L and zstandard their own errors, and a gzip stream cut
 # short EOFError.
-STREAM_ERRORS = (OSError, EOFError, isal_zlib.error, zstandard.ZstdError)
+# isal's stub declares ``isal_zlib.error`` as an Exception instance, not a class.
+STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, isal_zlib.error, zstandard.ZstdError)  # type: ignore[assignment]
 
 
 def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
@@ -66,11 +67,11 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
                 if trailing:  # every member was whole: the bytes after them are no record
                     warnings.warn(InputNote(f"{source.name}: {trailing}"), stacklevel=2)
                     if buf:
-                        yield buf + (b"" if buf.endswith(b"\n") else b"\n"), False
+                        yield buf + (b"" if buf.endswith(b"\n") else b"\n"), None
                     return
                 cut = buf.rfind(b"\n") + 1
                 if cut:
-                    yield buf[:cut], False
+                    yield buf[:cut], None
                 yield buf[cut:] + b"\n", f"compressed stream ends early or is corrupt ({err}); records after this are lost"
                 return
             if not data:
@@ -84,9 +85,9 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
             # to the whole lines of this read.
             block = carry + memoryview(data)[:cut] if carry else (data if cut == len(data) else data[:cut])
             carry = data[cut:]
-            yield block, False
+            yield block, None
     if carry:
-        yield carry + b"\n", False
+        yield carry + b"\n", None
 
 
 # The largest window the zstd format allows (``zstd --long=31``); the
@@ -101,7 +102,7 @@ def _decompressed(source: Source) -> Any:
     decoders release the GIL, so the reader thread runs beside the engine."""
     _check_compression(source)
     if source.compression == "gzip":
-        return igzip.open(source.name, "rb")
+        return igzip.open(source.name, "rb")  # type: ignore[no-untyped-call]  # isal leaves igzip.open unannotated
     if source.compression == "zstd":
         return _zstd_reader(open(source.name, "rb"), closefd=True)
     return open(source.name, "rb")
@@ -303,11 +304,11 @@ def _parse_lines(raw: pa.Array, blank: np.ndarray, options: ReadOptions) -> tupl
         texts.append(text)
         reasons.append(reason)
         for name, values in fields.items():
-            values.append(field_string(obj.get(name)) if reason is None else None)
+            values.append(field_string(obj.get(name)) if obj is not None and reason is None else None)
     return pa.array(texts, pa.binary()), pa.array(reasons, pa.string()), _string_table(fields, len(texts))
 
 
-def _parse_line(line: bytes) -> tuple[Any, Optional[str]]:
+def _parse_line(line: bytes) -> tuple[Optional[dict[str, Any]], Optional[str]]:
     decoded = line.decode("utf-8", "surrogateescape")
     # A UTF-8 byte-order mark before the object is skipped, as JSON Lines
     # readers commonly do (the native reader leaves such lines to this path).
@@ -325,7 +326,7 @@ def _parse_line(line: bytes) -> tuple[Any, Optional[str]]:
     return obj, None
 
 
-def _string_table(columns: dict[str, list], n: int) -> pa.Table:
+def _string_table(columns: dict[str, list[Optional[str]]], n: int) -> pa.Table:
     if not columns:
         return null_fields(n, ())
     return pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
