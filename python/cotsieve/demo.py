@@ -15,7 +15,8 @@ from typing import Optional
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .pipeline import CurateOptions, OutputExistsError, Progress, Summary, filter_corpus
+from .errors import OutputExistsError
+from .pipeline import CurateOptions, Progress, Summary, filter_corpus
 from .rules import DropShare
 
 DEMO_RULE = DropShare("branch_step_ratio", 0.10)

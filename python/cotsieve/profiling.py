@@ -272,7 +272,8 @@ def load_model(name_or_path: str, gguf_file: Optional[str] = None, device: Optio
     extra = {"gguf_file": gguf_file} if gguf_file else {}
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, **extra)
     model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype, **extra)
-    return model.to(device).eval(), tokenizer
+    # transformers wraps PreTrainedModel.to in functools.wraps, whose stub leaves ``self`` unbound.
+    return model.to(device).eval(), tokenizer  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- alignment

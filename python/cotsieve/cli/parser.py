@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from ..analysis import STEP_MODES
 from ..errors import UsageError
@@ -34,7 +35,7 @@ exit codes: 0 ok, 1 bad input, 2 usage error (also: report without matplotlib), 
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 too; keep its message, add the hint
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 too; keep its message, add the hint
         self.print_usage(sys.stderr)
         err_console.print(f"[red]error:[/red] {message} (see --help)", soft_wrap=True)
         sys.exit(EXIT_USAGE)
@@ -83,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _text_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+def _text_options() -> _Parser:
+    p = _Parser(add_help=False)
     p.add_argument("--text-field", default="text", metavar="PATH",
                    help="field or path holding the trace: text, reasoning_content, messages (last assistant "
                         "turn), messages[-1].content (default: text)")
@@ -96,8 +97,8 @@ def _text_options() -> argparse.ArgumentParser:
     return p
 
 
-def _reading_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False, parents=[_text_options()])
+def _reading_options() -> _Parser:
+    p = _Parser(add_help=False, parents=[_text_options()])
     p.add_argument("--threads", type=int, help="native threads (default: all cores)")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="fail: stop at the first unusable record (exit 1); skip: write it to rejected.jsonl")
@@ -105,8 +106,8 @@ def _reading_options() -> argparse.ArgumentParser:
     return p
 
 
-def _output_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+def _output_options() -> _Parser:
+    p = _Parser(add_help=False)
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--field", action="append", default=[], dest="fields", metavar="NAME",

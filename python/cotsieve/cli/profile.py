@@ -136,7 +136,7 @@ def _usable_rows(chunk: Chunk) -> np.ndarray:
 
 
 def _field_values(chunk: Chunk, name: str, rows: np.ndarray) -> list[str]:
-    values = chunk.fields.column(name).take(pa.array(rows)).to_pylist()
+    values: list[str] = chunk.fields.column(name).take(pa.array(rows)).to_pylist()
     for row, value in zip(rows.tolist(), values):
         if value is None:
             raise BadInputError(f"{chunk.locate(row)}: missing field {name!r}")
