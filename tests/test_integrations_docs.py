@@ -32,7 +32,12 @@ def test_report_example(capsys):
     assert capsys.readouterr().out.strip().endswith("index.html")
 
 
-@pytest.mark.parametrize("title, module", SECTIONS.items())
+# The Ray example starts a real Ray instance: the slow tier's.
+EXAMPLES = [pytest.param(title, module, marks=[pytest.mark.slow] if module == "ray" else [])
+            for title, module in SECTIONS.items()]
+
+
+@pytest.mark.parametrize("title, module", EXAMPLES)
 def test_integration_example(title, module, request):
     pytest.importorskip(module)
     if module == "ray":

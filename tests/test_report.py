@@ -236,3 +236,14 @@ def test_the_crafted_report_runs_no_script_in_a_browser(tmp_path, browser):
     dom = browser(index, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<title>pwned</title>" not in dom.stdout and 'data-images-ok="true"' in dom.stdout
+
+
+def test_a_trace_page_draws_a_bounded_part_and_says_so():
+    pytest.importorskip("matplotlib")
+    from cotsieve.report import MAX_DRAWN_STEPS, trace_page
+
+    data = b"Wait, x.\n\n" * 50_000
+    page = trace_page(cotsieve.analyze([data]), 0, data, cotsieve.Analyzer(), None)
+    assert f"first {MAX_DRAWN_STEPS:,} of 50,000 steps" in page
+    drawn = MAX_DRAWN_STEPS * len(b"Wait, x.\n\n")
+    assert len(page) < 30 * drawn and len(page) < len(data)  # grows with the drawn part, not the trace

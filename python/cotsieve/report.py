@@ -49,6 +49,10 @@ from .rules import LENGTH_COLUMN, DropShare, Rule, RulesArg, RuleSet, Threshold,
     length_baseline
 
 BRANCH_COLUMN = "branch_step_ratio"
+# A trace page draws at most this much of its trace (drawn_part).
+MAX_DRAWN_STEPS = 2000
+MAX_DRAWN_BYTES = 1 << 20
+
 KEY_METRICS = (BRANCH_COLUMN, "markers_per_1k_words", "repetition", "n_steps", "tail_after_first_answer",
                LENGTH_COLUMN)
 EXTREME_BY = (BRANCH_COLUMN, "repetition", "tail_after_first_answer")
@@ -497,11 +501,36 @@ def trace_page(table: pa.Table, i: int, data: bytes, analyzer: Analyzer, group: 
     labels = list(patterns.categories) + [PROGRESS]
     colours = label_colours(labels)
     title = _record_label(table, i)
-    text = highlighted_html(data, analyzer.segments([data], threads=1), patterns.matches([data], threads=1))
+    drawn, note = drawn_part(data, analyzer.segments([data], threads=1))
+    text = highlighted_html(drawn, analyzer.segments([drawn], threads=1), patterns.matches([drawn], threads=1))
     body = (f'<p><a href="../index.html">← report</a></p>\n<h1>{html.escape(title)}</h1>\n'
             f"{_table(['field', 'value'], _trace_facts(table, i, group))}\n{_legend(colours, labels)}\n"
-            f'<div class="trace">{text}</div>')
+            f'{note}<div class="trace">{text}</div>')
     return _page(title, body, colours)
+
+
+def drawn_part(data: bytes, steps: pa.Table) -> tuple[bytes, str]:
+    """The start of a trace that its page draws, and the page's note when that
+    is not all of it: at most ``MAX_DRAWN_STEPS`` steps and ``MAX_DRAWN_BYTES``
+    bytes, so that a page (and the memory to build it) stays within a small
+    multiple of what a reader can take in, whatever the trace's size.
+
+    Example:
+        >>> import cotsieve
+        >>> text = b"a.\\n\\n" * 3000
+        >>> part, note = drawn_part(text, cotsieve.segments([text]))
+        >>> len(part), "first 2,000 of 3,000 steps" in note
+        (7998, True)
+    """
+    cut = len(data)
+    if steps.num_rows > MAX_DRAWN_STEPS:
+        cut = int(steps.column("end")[MAX_DRAWN_STEPS - 1].as_py())
+    cut = _utf8_start(data, min(cut, MAX_DRAWN_BYTES))
+    if cut == len(data):
+        return data, ""
+    shown = int(np.searchsorted(steps.column("end").to_numpy(), cut, side="right"))
+    return data[:cut], (f'<p class="note">This page draws the first {shown:,} of {steps.num_rows:,} steps '
+                        f"({cut:,} of {len(data):,} bytes); the metrics above are of the whole trace.</p>\n")
 
 
 def _extreme_table(table: pa.Table, column: str, rows: np.ndarray, links: dict[int, str], group: Optional[str]) -> str:
