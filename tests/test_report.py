@@ -128,6 +128,91 @@ def test_report_numbers_come_from_the_rules(filtered):
     assert f"<td>removed by length</td><td>{result.both}</td><td>{result.length_only}</td>" in index
 
 
+class Tables(HTMLParser):
+    """The text of every table cell, as tables of rows."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables, self.cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def tables_of(html_text: str) -> list:
+    parser = Tables()
+    parser.feed(html_text)
+    return parser.tables
+
+
+def share_cell(count: int, total: int) -> str:
+    return f"{count:,} ({count / total:.1%})"
+
+
+def test_what_the_cut_removed_matches_the_metrics(filtered):
+    _, out = filtered
+    table = pq.read_table(out / "metrics.parquet").to_pandas()
+    page = (out / "report" / "index.html").read_text("utf-8")
+    assert page.index("What the cut removed") < page.index("<h2>Distributions")
+    removed_table = tables_of(page)[0]
+    rules = ["drop-top 10% branch_step_ratio per source", "repetition < 0.9"]
+    assert removed_table[0] == ["source", "records", "kept", "dropped", *(f"dropped by {r}" for r in rules)]
+    by_rule = {r: table["drop_reason"].fillna("").str.split("; ").apply(lambda names, r=r: r in names) for r in rules}
+    expected = {}
+    for name, rows in [*table.groupby("source").groups.items(), ("all", table.index)]:
+        part = table.loc[rows]
+        n, kept = len(part), int(part["kept"].sum())
+        expected[name] = [f"{n:,}", share_cell(kept, n), share_cell(n - kept, n),
+                          *(share_cell(int(by_rule[r].loc[rows].sum()), n) for r in rules)]
+    shown = {row[0]: row[1:] for row in removed_table[1:]}
+    assert shown == expected  # synth-* sources: few groups, none pooled
+
+
+def test_traces_beside_each_cutoff(filtered):
+    _, out = filtered
+    from cotsieve.report import Groups, near_cutoff, percentile_cuts, removed, rules_from_summary
+
+    table = pq.read_table(out / "metrics.parquet")
+    rules = rules_from_summary(out)
+    cuts = percentile_cuts(out, rules, table, from_summary=True)
+    assert cuts[0][1] == rules.rules[0].details(table)["cutoffs"]
+    result = removed(table, rules)
+    near = near_cutoff(table, cuts, Groups.of(table, "source"), result, "source")
+    values = table.column("branch_step_ratio").to_numpy()
+    sources = table.column("source").to_pylist()
+    assert near and {item.group for item in near} == {s for s, c in cuts[0][1].items() if c is not None}
+    for item in near:
+        assert sources[item.row] == item.group and values[item.row] == item.value
+        # top side: dropped at or above the cutoff, kept at or below (a tie at the cutoff may go either way)
+        assert item.value >= item.cutoff if item.dropped else item.value <= item.cutoff
+    page = (out / "report" / "index.html").read_text("utf-8")
+    linked = {int(m) for m in re.findall(r'href="traces/trace-(\d+)\.html"', page)}
+    assert {item.row for item in near} <= linked
+
+
+def test_trace_pages_shade_counted_steps_and_show_carried_fields(filtered):
+    _, out = filtered
+    pages = [p.read_text("utf-8") for p in (out / "report" / "traces").glob("*.html")]
+    assert any('flags: branch' in p and re.search(r'class="step label-\w+ counted" title="[^"]*flags: [^"]*branch', p)
+               for p in pages)
+    facts = tables_of(pages[0])[0]
+    assert {"source", "record_id", "file", "branch_step_ratio"} <= {row[0] for row in facts[1:]}
+
+
 def test_markers_never_split_a_character():
     from cotsieve.report import highlighted_html
 
@@ -154,7 +239,8 @@ def test_cli_report_reads_the_summary_rules(filtered, tmp_path, capsys):
     assert main(["report", str(out), "--out", str(tmp_path / "r"), "--top", "3"]) == EXIT_OK
     index = (tmp_path / "r" / "index.html").read_text("utf-8")
     assert "drop-top 10% branch_step_ratio per source" in index and "repetition &lt; 0.9" in index
-    assert index.count('href="traces/') == 9  # three tables of three
+    extremes = index[index.index("<h2>Highest"):]
+    assert extremes.count('href="traces/') == 9  # three tables of three
     assert main(["report", str(out), "--out", str(tmp_path / "r")]) == EXIT_OUTPUT_EXISTS
     assert main(["report", str(out), "--out", str(tmp_path / "r"), "--top", "0"]) == EXIT_USAGE
 
@@ -192,8 +278,10 @@ def test_the_page_in_a_browser(filtered, browser, tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-images-ok="true"' in dom.stdout
     assert console_messages(dom.stderr) == []
-    view = browser(index.parent / "traces" / "trace-0.html", "--dump-dom")
+    assert 'data-overflow-ok="true"' in browser(index, "--dump-dom", "--window-size=1200,3000").stdout
+    view = browser(index.parent / "traces" / "trace-0.html", "--dump-dom", "--window-size=1200,3000")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in view.stdout and console_messages(view.stderr) == []
+    assert 'data-overflow-ok="true"' in view.stdout
     shot = tmp_path / "report.png"
     browser(index, f"--screenshot={shot}", "--window-size=1200,4000", "--hide-scrollbars")
     assert shot.read_bytes()[:8] == PNG_MAGIC and shot.stat().st_size > 50_000
@@ -206,6 +294,68 @@ def test_the_browser_check_notices_a_missing_figure(filtered, browser, tmp_path)
     (broken / "figures" / "overlap.png").unlink()
     dom = browser(broken / "index.html", "--dump-dom")
     assert 'data-images-ok="false"' in dom.stdout
+
+
+# ---------------------------------------------------------------- many groups
+
+
+@pytest.fixture(scope="module")
+def many_groups(tmp_path_factory):
+    """A report of 600 traces in 300 path-like groups of Zipf-like sizes: (metrics table, index, progress lines)."""
+    pytest.importorskip("matplotlib")
+    from cotsieve.report import write_report
+
+    table = cotsieve.analyze([r["text"] for r in generate_traces(600, seed=5)])
+    codes = np.arange(600) % 300
+    codes[:200] = np.arange(200) % 5  # five large groups among many of one or two traces
+    names = [f"data/shards/a-rather-long-folder-name/run-{c}/model-{c}/traces-{c:04d}.jsonl.gz" for c in codes]
+    table = table.append_column("source", pa.array(names)).append_column("model", pa.array(["m-1"] * 600))
+    lines = []
+    index = write_report(table, tmp_path_factory.mktemp("many") / "r", group="source", progress=lines.append,
+                         cuts=["drop-top 10% branch_step_ratio per source", "n_words < 5000"])
+    return table, index, lines
+
+
+def test_many_groups_are_pooled(many_groups):
+    table, index, lines = many_groups
+    page = index.read_text("utf-8")
+    removed_table = tables_of(page)[0]
+    groups = [row[0] for row in removed_table[1:]]
+    assert len(groups) == 8 + 2 and groups[-2:] == ["other (292 groups)", "all"]
+    assert all(len(name) <= 32 and name.startswith("…/") for name in groups[:5])
+    assert 'title="data/shards/a-rather-long-folder-name/run-0/model-0/traces-0000.jsonl.gz"' in page
+    assert "all 300 groups" in page  # every full name, folded
+    assert sum(int(row[1].replace(",", "")) for row in removed_table[1:-1]) == table.num_rows
+    header = page[:page.index("<h2>")]
+    assert "300 groups" in header and header.count('<span title="data/') == 8
+    assert lines[-1] == "report: figures 8/8" and "report: figures 1/8" in lines
+
+
+def test_a_heavy_tail_is_clipped_and_said():
+    pytest.importorskip("matplotlib")
+    from cotsieve.report import clip_limit
+
+    values = np.append(np.arange(1000.0), 1e9)
+    assert clip_limit(values, "n_words") == pytest.approx(np.percentile(values, 99))
+    assert clip_limit(values, "repetition") is None  # bounded metrics are drawn whole
+
+
+def test_many_groups_fit_the_page_in_a_browser(many_groups, browser):
+    _, index, _ = many_groups
+    dom = browser(index, "--dump-dom", "--window-size=1200,3000")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-images-ok="true"' in dom.stdout and 'data-overflow-ok="true"' in dom.stdout
+    assert console_messages(dom.stderr) == []
+
+
+def test_the_overflow_check_notices_a_wide_element(many_groups, browser, tmp_path):
+    _, index, _ = many_groups
+    wide = tmp_path / "wide"
+    shutil.copytree(index.parent, wide)
+    page = (wide / "index.html").read_text("utf-8")
+    (wide / "index.html").write_text(page.replace("<h2>", '<div style="width:3000px">x</div><h2>', 1), "utf-8")
+    dom = browser(wide / "index.html", "--dump-dom", "--window-size=1200,3000")
+    assert 'data-overflow-ok="false"' in dom.stdout
 
 
 # ---------------------------------------------------------------- user text is only text
