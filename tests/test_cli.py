@@ -153,3 +153,42 @@ def test_cotsieve_profile_cli_is_a_deprecated_alias():
     from cotsieve.cli import profile
 
     assert alias.main is profile.main and alias.build_parser is profile.build_parser
+
+
+def test_a_percentile_cut_takes_the_share_asked_and_says_so_per_group(corpus, tmp_path, capsys):
+    """The corpus repeats three texts, so branch_step_ratio ties across every cutoff."""
+    base = ["filter", str(corpus), "--by", "branch_step_ratio", "--drop-top", "10%", "--per", "source", "--quiet"]
+    kept_sets = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"t{threads}"
+        assert main([*base, "--out", str(out), "--threads", threads]) == EXIT_OK
+        summary = json.loads((out / "summary.json").read_text())
+        groups = {g["group"]: g for g in summary["rules"][0]["groups"]}
+        assert {g: (d["records"], d["asked_count"], d["dropped"]) for g, d in groups.items()} == \
+            {"s0": (15, 2, 2), "s1": (15, 2, 2)}  # round(1.5) == 2 of each 15
+        assert all(d["at_cutoff"] >= 1 for d in groups.values())
+        metrics = pq.read_table(out / "metrics.parquet")
+        kept_sets.append(sorted(r for r, k in zip(metrics.column("record_id").to_pylist(),
+                                                  metrics.column("kept").to_pylist()) if k))
+    assert kept_sets[0] == kept_sets[1]
+    screen = capsys.readouterr()
+    assert "at cutoff" in screen.out and "warning" not in screen.err
+
+    out = tmp_path / "keep"
+    assert main([*base, "--out", str(out), "--ties", "keep"]) == EXIT_OK
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rules"][0]["rule"].endswith("ties keep")
+    dropped = {g["group"]: g["dropped"] for g in summary["rules"][0]["groups"]}
+    assert dropped == {"s0": 0, "s1": 0}  # every record at the top shares the cutoff value
+    assert "2 group(s) lost a share other than the one asked" in capsys.readouterr().err
+
+
+def test_keeping_ties_warns_where_a_group_loses_less_than_asked(tmp_path, capsys):
+    path = tmp_path / "tied.jsonl"
+    texts = ["Alternatively, x.\n\nPerhaps y."] * 10 + ["x = 1.\n\nSo x = 1."] * 10
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    args = ["filter", str(path), "--by", "branch_step_ratio", "--drop-top", "10%", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "keep"), "--ties", "keep"]) == EXIT_OK
+    assert "lost a share other than the one asked" in capsys.readouterr().err  # the 10 tied at the top stay
+    assert main([*args, "--out", str(tmp_path / "split")]) == EXIT_OK
+    assert json.loads((tmp_path / "split" / "summary.json").read_text())["dropped"] == 2

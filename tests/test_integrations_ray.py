@@ -31,7 +31,7 @@ def corpus(tmp_path_factory):
     (folder / "in").mkdir()
     for k in range(2):
         (folder / "in" / f"part-{k}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[k::2]))
-    args = ["filter", str(folder / "in"), "--out", str(folder / "cli"), "--field", "id", "--quiet"]
+    args = ["filter", str(folder / "in"), "--out", str(folder / "cli"), "--field", "id", "--tie-key", "id", "--quiet"]
     assert main(args + [a for rule in RULES for a in ("--rule", rule)]) == EXIT_OK
     return folder / "in", folder / "cli"
 

@@ -3,6 +3,8 @@
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cotsieve.errors import UsageError
 from cotsieve.rules import (DropShare, RuleSet, StepCountRatio, Threshold, length_baseline, parse_rule,
@@ -33,19 +35,45 @@ def test_drop_bottom():
     assert np.flatnonzero(DropShare("x", 0.2, "bottom").drops(t)).tolist() == [0, 1]
 
 
-def test_ties_at_the_cutoff_are_all_kept():
-    t = pa.table({"x": [0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1.0]})
-    # k = 2 should go, but only one value lies above the cutoff 0.5
-    assert np.flatnonzero(DropShare("x", 0.2).drops(t)).tolist() == [9]
+def test_ties_at_the_cutoff_are_split_to_the_share_asked_or_kept_on_request():
+    t = pa.table({"x": [0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1.0], "record_id": [f"a:{i}" for i in range(10)]})
+    # k = 2 should go, but only one value lies above the cutoff 0.5: one of the seven tied goes too
+    split = DropShare("x", 0.2).drops(t)
+    assert split.sum() == 2 and split[9] and split[2:9].sum() == 1
+    assert np.flatnonzero(DropShare("x", 0.2, ties="keep").drops(t)).tolist() == [9]
 
 
-def test_order_does_not_matter():
+def test_the_tied_records_that_go_depend_on_ids_not_on_order():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 5, 200).astype(float)
+    ids = np.array([f"f.jsonl:{i}" for i in range(200)])
     perm = rng.permutation(200)
-    a = DropShare("x", 0.15).drops(pa.table({"x": x}))
-    b = DropShare("x", 0.15).drops(pa.table({"x": x[perm]}))
-    assert (a[perm] == b).all()
+    a = DropShare("x", 0.15).drops(pa.table({"x": x, "record_id": ids}))
+    b = DropShare("x", 0.15).drops(pa.table({"x": x[perm], "record_id": ids[perm]}))
+    assert (a[perm] == b).all() and a.sum() == 30
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.integers(0, 4), min_size=0, max_size=60), n_groups=st.integers(1, 4),
+       share=st.floats(0, 1), seed=st.integers(0, 2**32 - 1))
+def test_every_group_loses_exactly_the_rounded_share(values, n_groups, share, seed):
+    n = len(values)
+    groups = [f"g{i % n_groups}" for i in range(n)]
+    ids = [f"r{i}" for i in range(n)]
+    table = pa.table({"x": pa.array(values, pa.float64()), "g": groups, "record_id": ids})
+    rule = DropShare("x", share, per="g")
+    drop = rule.drops(table)
+    for g in set(groups):
+        rows = [i for i in range(n) if groups[i] == g]
+        expected = int(np.floor(share * len(rows) + 0.5 + 1e-9))
+        assert drop[rows].sum() == expected
+        kept_max = max((values[i] for i in rows if not drop[i]), default=-1)
+        assert all(values[i] >= kept_max for i in rows if drop[i])  # nothing kept ranks above a dropped one
+    perm = np.random.default_rng(seed).permutation(n)
+    shuffled = table.take(pa.array(perm, pa.int64())) if n else table
+    assert (rule.drops(shuffled) == drop[perm]).all()
+    details = {d["group"]: d for d in rule.details(table)["groups"]}
+    assert sum(d["dropped"] for d in details.values()) == drop.sum()
 
 
 def test_nulls_are_kept_and_not_counted():
@@ -58,7 +86,10 @@ def test_per_group_percentiles():
     t = pa.table({"x": list(range(10)) + list(range(100, 110)), "g": ["a"] * 10 + ["b"] * 10})
     assert np.flatnonzero(DropShare("x", 0.1, per="g").drops(t)).tolist() == [9, 19]
     assert np.flatnonzero(DropShare("x", 0.1).drops(t)).tolist() == [18, 19]
-    assert DropShare("x", 0.1, per="g").details(t) == {"cutoffs": {"a": 8.0, "b": 108.0}}
+    details = DropShare("x", 0.1, per="g").details(t)
+    assert details["cutoffs"] == {"a": 8.0, "b": 108.0}
+    assert details["groups"][0] == {"group": "a", "records": 10, "asked": 0.1, "asked_count": 1, "dropped": 1,
+                                    "dropped_share": 0.1, "cutoff": 8.0, "at_cutoff": 1}
 
 
 def test_share_edges_and_rounding():
@@ -66,7 +97,9 @@ def test_share_edges_and_rounding():
     assert DropShare("x", 0.0).drops(t).sum() == 0
     assert DropShare("x", 1.0).drops(t).sum() == 100
     assert DropShare("x", 0.29).drops(t).sum() == 29
-    assert DropShare("x", 0.1).drops(pa.table({"x": np.arange(9.0)})).sum() == 0  # floor(0.9) == 0
+    assert DropShare("x", 0.1).drops(pa.table({"x": np.arange(9.0)})).sum() == 1  # round(0.9) == 1
+    assert DropShare("x", 0.1).drops(pa.table({"x": np.arange(4.0)})).sum() == 0  # round(0.4) == 0
+    assert DropShare("x", 0.1).drops(pa.table({"x": np.arange(5.0)})).sum() == 1  # halves round up
 
 
 def test_length_baseline_is_a_drop_share_on_length():

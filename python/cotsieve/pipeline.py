@@ -44,7 +44,7 @@ from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptW
 from .errors import OutputExistsError, UsageError
 from .io.outdir import OutputFolder
 from .patterns import PatternSet
-from .rules import Rule, RuleSet
+from .rules import TIE_KEY, Rule, RuleSet
 
 ON_ERROR = ("fail", "skip")
 _ORDINAL = "_ordinal"
@@ -477,7 +477,8 @@ class _TwoPass(_OnePass):
             staging.file.discard()
 
     def decide_and_copy(self, staging: Optional[AtomicFile]) -> None:
-        columns = list(dict.fromkeys(self.rules.columns + self.rules.fields)) + [_ORDINAL]
+        # record_id orders the records that tie at a percentile cutoff (rules.tie_order).
+        columns = list(dict.fromkeys(self.rules.columns + self.rules.fields + (TIE_KEY,))) + [_ORDINAL]
         table = pq.read_table(str(staging.temp), columns=columns) if staging else measure_empty(
             self.analyzer, self.options, self.fields).append_column(_ORDINAL, pa.array([], pa.int64()))
         _check_fields_present(table, self.rules.fields)

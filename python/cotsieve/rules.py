@@ -18,12 +18,13 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import operator
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional, Union
+from dataclasses import dataclass, replace
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import numpy as np
 import pyarrow as pa
@@ -109,28 +110,41 @@ class Threshold(Rule):
             return np.asarray(~np.isnan(values) & ~OPERATORS[self.op](values, self.value), bool)
 
 
+TIES = ("split", "keep")
+# The column whose hash orders records tied at a cutoff (see DropShare).
+TIE_KEY = "record_id"
+
+
 @dataclass(frozen=True)
 class DropShare(Rule):
     """Drop the top (or bottom) ``share`` of records by ``column``, over the
     corpus or within each group of ``per``.
 
-    In a group with ``n`` non-null values, ``k = floor(share * n)`` records
-    are meant to go. The cutoff is the ``(n - k)``-th smallest value; exactly
-    the records above it are dropped (below it for ``side="bottom"``). Ties
-    at the cutoff are all kept, so at most ``k`` records go, and the result
-    never depends on record order. Null values are kept and are not counted
-    in ``n``.
+    In a group with ``n`` non-null values, ``k = round(share * n)`` records
+    (halves rounded up) are dropped: those above the cutoff, the ``k``-th
+    highest value (lowest for ``side="bottom"``), and as many of the records
+    that tie at the cutoff as make up ``k``. Tied records are taken in the
+    order of a hash of their ``tie_key`` column (:func:`tie_order`; the
+    pipeline's ``record_id``, ``file:line``, by default), so the choice
+    depends neither on record order nor on threads, and reruns agree. With
+    ``ties="keep"`` no tie is split: the records at the cutoff all stay, and
+    fewer than ``k`` may go. Null values are kept and are not counted in ``n``.
 
     Example:
         >>> t = pa.table({"x": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]})
         >>> DropShare("x", 0.2).drops(t).tolist()[-3:]
         [False, True, True]
+        >>> tied = pa.table({"x": [0.0] * 8 + [1.0, 2.0], "record_id": [f"f:{i}" for i in range(10)]})
+        >>> int(DropShare("x", 0.3).drops(tied).sum()), int(DropShare("x", 0.3, ties="keep").drops(tied).sum())
+        (3, 2)
     """
 
     column: str
     share: float
     side: str = "top"
     per: Optional[str] = None
+    ties: str = "split"
+    tie_key: str = TIE_KEY
     corpus_wide = True
 
     def __post_init__(self) -> None:
@@ -138,11 +152,15 @@ class DropShare(Rule):
             raise ValueError(f"share must lie in [0, 1], got {self.share}")
         if self.side not in ("top", "bottom"):
             raise ValueError(f"side must be 'top' or 'bottom', got {self.side!r}")
+        if self.ties not in TIES:
+            raise ValueError(f"ties must be one of {list(TIES)}, got {self.ties!r}")
 
     @property
     def name(self) -> str:
         per = f" per {self.per}" if self.per else ""
-        return f"drop-{self.side} {self.share * 100:g}% {self.column}{per}"
+        ties = " ties keep" if self.ties == "keep" else ""
+        key = f" tie-key {self.tie_key}" if self.tie_key != TIE_KEY else ""
+        return f"drop-{self.side} {self.share * 100:g}% {self.column}{per}{ties}{key}"
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -150,40 +168,115 @@ class DropShare(Rule):
 
     @property
     def fields(self) -> tuple[str, ...]:  # type: ignore[override]
-        return (self.per,) if self.per else ()
+        own_key = (self.tie_key,) if self.tie_key != TIE_KEY else ()
+        return ((self.per,) if self.per else ()) + own_key
 
-    def _ranked(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]:
+    def drops(self, table: pa.Table) -> np.ndarray:
+        return self._cut(table).drop
+
+    def details(self, table: pa.Table) -> dict[str, Any]:
+        """The cutoff of each group, and per group: records, the share asked,
+        what was dropped, and how many records sat on the cutoff."""
+        cut = self._cut(table)
+        sign = 1 if self.side == "top" else -1
+        shown = [None if math.isinf(c) else sign * float(c) for c in cut.cutoffs]
+        groups = [{"group": _json_label(label), "records": int(n), "asked": self.share,
+                   "asked_count": int(k), "dropped": int(d), "dropped_share": (float(d) / n if n else None),
+                   "cutoff": c, "at_cutoff": int(t)}
+                  for label, n, k, d, c, t in zip(cut.labels, cut.counts, cut.asked, cut.dropped, shown, cut.tied)]
+        return {"cutoffs": {str(g["group"]): g["cutoff"] for g in groups}, "groups": groups}
+
+    def _cut(self, table: pa.Table) -> _Cut:
         values = column_values(table, self.column)
         signed = values if self.side == "top" else -values
         groups, labels = group_codes(table, self.per)
-        return signed, groups, _cutoffs(signed, groups, len(labels), self.share), labels
-
-    def drops(self, table: pa.Table) -> np.ndarray:
-        signed, groups, cutoffs, _ = self._ranked(table)
-        with np.errstate(invalid="ignore"):
-            return np.asarray(~np.isnan(signed) & (signed > cutoffs[groups]), bool)
-
-    def details(self, table: pa.Table) -> dict[str, Any]:
-        _, _, cutoffs, labels = self._ranked(table)
-        sign = 1 if self.side == "top" else -1
-        shown = {str(label): (None if math.isinf(c) else sign * float(c)) for label, c in zip(labels, cutoffs)}
-        return {"cutoffs": shown}
+        return _share_cut(signed, groups, labels, self.share, self.ties == "split",
+                          lambda: tie_order(table, self.tie_key))
 
 
-def _cutoffs(values: np.ndarray, groups: np.ndarray, n_groups: int, share: float) -> np.ndarray:
-    """Per group, the largest value that is kept (+inf keeps all, -inf drops all)."""
+class _Cut(NamedTuple):
+    """A percentile cut: the drop mask, and per group the cutoff (the largest
+    value kept, in the ranking's sign; +inf keeps all, -inf drops all), the
+    non-null count, the count asked, the count dropped and the count tied."""
+
+    drop: np.ndarray
+    labels: list[Any]
+    cutoffs: np.ndarray
+    counts: np.ndarray
+    asked: np.ndarray
+    dropped: np.ndarray
+    tied: np.ndarray
+
+
+def _share_cut(values: np.ndarray, groups: np.ndarray, labels: list[Any], share: float, split_ties: bool,
+               tie_keys: Callable[[], np.ndarray]) -> _Cut:
+    n_groups = len(labels)
     valid = ~np.isnan(values)
+    counts = np.bincount(groups[valid], minlength=n_groups)
+    asked = np.floor(share * counts + 0.5 + 1e-9).astype(np.int64)  # the epsilon guards 0.29 * 100
+    cutoffs = _cutoffs(values, groups, valid, counts, asked)
+    with np.errstate(invalid="ignore"):
+        above = valid & (values > cutoffs[groups])
+        at = valid & (values == cutoffs[groups])
+    drop = above.copy()
+    short = asked - np.bincount(groups[above], minlength=n_groups)  # how many of the tied must go
+    if split_ties and (short[groups[at]] > 0).any():
+        drop |= _first_tied(at & (short[groups] > 0), groups, short, tie_keys())
+    return _Cut(drop, labels, cutoffs, counts, asked, np.bincount(groups[drop], minlength=n_groups),
+                np.bincount(groups[at], minlength=n_groups))
+
+
+def _cutoffs(values: np.ndarray, groups: np.ndarray, valid: np.ndarray, counts: np.ndarray,
+             asked: np.ndarray) -> np.ndarray:
+    """Per group, the ``asked``-th highest value: the lowest that may go."""
     v, g = values[valid], groups[valid]
     order = np.lexsort((v, g))
-    v, g = v[order], g[order]
-    counts = np.bincount(g, minlength=n_groups)
+    v = v[order]
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    keep = counts - np.floor(share * counts + 1e-9).astype(np.int64)  # the epsilon guards 0.29 * 100
-    cutoffs = np.full(n_groups, np.inf)
-    cutoffs[(counts > 0) & (keep == 0)] = -np.inf
-    partial = keep > 0
-    cutoffs[partial] = v[starts[partial] + keep[partial] - 1]
+    cutoffs = np.full(len(counts), np.inf)
+    cutoffs[(counts > 0) & (asked == counts)] = -np.inf
+    partial = (asked > 0) & (asked < counts)
+    cutoffs[partial] = v[starts[partial] + counts[partial] - asked[partial] - 1]
     return cutoffs
+
+
+def _first_tied(tied: np.ndarray, groups: np.ndarray, short: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Of the rows marked ``tied``, the first ``short[g]`` of each group ``g`` in the order of ``keys``."""
+    rows = np.flatnonzero(tied)
+    order = rows[np.lexsort((rows, keys[rows], groups[rows]))]  # the row breaks equal keys
+    g = groups[order]
+    first_of_group = np.concatenate(([0], np.flatnonzero(g[1:] != g[:-1]) + 1))
+    rank = np.arange(len(order)) - np.repeat(first_of_group, np.diff(np.append(first_of_group, len(order))))
+    chosen = np.zeros(len(tied), bool)
+    chosen[order[rank < short[g]]] = True
+    return chosen
+
+
+def tie_order(table: pa.Table, key: str = TIE_KEY) -> np.ndarray:
+    """The order of records tied at a cutoff: a 64-bit hash (BLAKE2b) of each
+    value of the ``key`` column as a string, so the records a tie gives up are
+    the same whatever the order of the input or the number of threads; the
+    row's position where the table has no such column (then the order of the
+    rows decides).
+
+    Example:
+        >>> a = tie_order(pa.table({"record_id": ["x.jsonl:1", "x.jsonl:2"]}))
+        >>> b = tie_order(pa.table({"record_id": ["x.jsonl:2", "x.jsonl:1"]}))
+        >>> a.tolist() == b[::-1].tolist()
+        True
+    """
+    if key not in table.column_names:
+        return np.arange(table.num_rows, dtype=np.uint64)
+    ids = table.column(key).to_pylist()
+    return np.fromiter((_hash64(str(i)) for i in ids), np.uint64, count=len(ids))
+
+
+def _hash64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def _json_label(label: Any) -> Any:
+    return label if label is None or isinstance(label, (str, int, float, bool)) else str(label)
 
 
 def length_baseline(share: float, per: Optional[str] = None, column: str = LENGTH_COLUMN) -> DropShare:
@@ -274,6 +367,17 @@ class RuleSet:
         counts = {name: int(mask.sum()) for name, mask in zip(names, masks)}
         return Decision(drop, _reasons(masks, names, drop), counts)
 
+    def with_tie_key(self, column: str) -> RuleSet:
+        """These rules, with the percentile rules that break ties by the default
+        ``record_id`` breaking them by ``column`` instead.
+
+        Example:
+            >>> RuleSet([parse_rule("drop-top 10% n_words")]).with_tie_key("id").rules[0].name
+            'drop-top 10% n_words tie-key id'
+        """
+        return RuleSet([replace(r, tie_key=column) if isinstance(r, DropShare) and r.tie_key == TIE_KEY else r
+                        for r in self.rules])
+
     def details(self, table: pa.Table) -> list[dict[str, Any]]:
         """Per rule: its name and extra facts (cutoffs), for the summary."""
         return [{"rule": rule.name, **rule.details(table)} for rule in self.rules]
@@ -296,7 +400,8 @@ def _reasons(masks: list[np.ndarray], names: list[str], drop: np.ndarray) -> pa.
 
 
 _THRESHOLD = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
-_SHARE = re.compile(r"^\s*drop-(top|bottom)\s+(\S+)\s+([A-Za-z_]\w*)(?:\s+per\s+([A-Za-z_][\w.-]*))?\s*$")
+_SHARE = re.compile(r"^\s*drop-(top|bottom)\s+(\S+)\s+([A-Za-z_]\w*)(?:\s+per\s+([A-Za-z_][\w.-]*))?"
+                    r"(?:\s+ties\s+(keep|split))?(?:\s+tie-key\s+([A-Za-z_][\w.-]*))?\s*$")
 _PROXY1 = re.compile(r"^\s*step_count_ratio\s*<=\s*(\S+)\s+vs\s+(\S+)"
                      r"(?:\s+problem\s+([A-Za-z_][\w.-]*))?(?:\s+source\s+([A-Za-z_][\w.-]*))?\s*$")
 
@@ -321,12 +426,12 @@ def parse_rule(spec: str) -> Rule:
     """Build a rule from its text form (the form rules print as).
 
     - ``COLUMN OP NUMBER`` (``OP``: ``<= >= < > == !=``): keep where it holds.
-    - ``drop-top SHARE COLUMN [per FIELD]`` / ``drop-bottom ...``.
+    - ``drop-top SHARE COLUMN [per FIELD] [ties keep] [tie-key FIELD]`` / ``drop-bottom ...``.
     - ``step_count_ratio <= X vs SOURCE [problem FIELD] [source FIELD]``: Proxy 1.
 
     Example:
         >>> parse_rule("drop-top 10% branch_step_ratio per source")
-        DropShare(column='branch_step_ratio', share=0.1, side='top', per='source')
+        DropShare(column='branch_step_ratio', share=0.1, side='top', per='source', ties='split', tie_key='record_id')
     """
     proxy1 = _PROXY1.match(spec)
     if proxy1:
@@ -334,8 +439,8 @@ def parse_rule(spec: str) -> Rule:
         return StepCountRatio(reference, _number(ratio, spec), problem or "problem_id", source or "source")
     share = _SHARE.match(spec)
     if share:
-        side, amount, column, per = share.groups()
-        return DropShare(column, parse_share(amount), side, per)
+        side, amount, column, per, ties, tie_key = share.groups()
+        return DropShare(column, parse_share(amount), side, per, ties or "split", tie_key or TIE_KEY)
     threshold = _THRESHOLD.match(spec)
     if threshold:
         column, op, value = threshold.groups()

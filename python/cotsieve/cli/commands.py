@@ -72,10 +72,49 @@ def print_summary(summary: Summary) -> None:
     mb = summary.record_bytes / 1e6
     table.add_row("throughput", f"{mb:,.1f} MB in {seconds['total']:.2f} s = {mb / max(seconds['total'], 1e-9):,.0f} MB/s")
     out_console.print(table)
+    for rule in summary.rules:
+        if rule.get("groups"):
+            print_share_groups(rule["rule"], rule["groups"])
     ok = "[green]ok[/green]" if summary.balanced else "[red]MISMATCH[/red]"
     out_console.print(f"{summary.as_dict()['accounting']}  {ok}")
     for name, path in summary.outputs.items():
         out_console.print(f"  {name:9s} {path}")
+
+
+# Groups of a percentile rule shown on the screen, largest first; summary.json has all.
+SHOWN_GROUPS = 12
+
+
+def print_share_groups(rule: str, groups: list[dict[str, Any]]) -> None:
+    """A percentile rule's cut per group: records, asked, dropped, the cutoff
+    and the records on it; and a warning where a group lost a share other
+    than the one asked by more than one record (``--ties keep``)."""
+    table = Table(title=rule, title_justify="left")
+    for column in ("group", "records", "asked", "dropped", "cutoff", "at cutoff"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    largest = sorted(groups, key=lambda g: -g["records"])
+    for g in largest[:SHOWN_GROUPS]:
+        share = "–" if g["dropped_share"] is None else f"{g['dropped_share']:.1%}"
+        cutoff = "–" if g["cutoff"] is None else f"{g['cutoff']:.4g}"
+        table.add_row(_group_name(g, groups), f"{g['records']:,}", f"{g['asked']:.1%} = {g['asked_count']:,}",
+                      f"{g['dropped']:,} ({share})", cutoff, f"{g['at_cutoff']:,}")
+    if len(groups) > SHOWN_GROUPS:
+        table.caption = f"the {SHOWN_GROUPS} largest of {len(groups):,} groups; summary.json has every group"
+    out_console.print(table)
+    off = [g for g in groups if abs(g["dropped"] - g["asked_count"]) > 1]
+    if off:
+        names = ", ".join(f"{_group_name(g, groups)} ({g['dropped']:,} of {g['asked_count']:,})" for g in off[:5])
+        more = f" and {len(off) - 5:,} more" if len(off) > 5 else ""
+        err_console.print(f"warning: {rule}: {len(off):,} group(s) lost a share other than the one asked, because "
+                          f"ties at the cutoff were kept: {names}{more}", highlight=False, markup=False,
+                          soft_wrap=True)
+
+
+def _group_name(group: dict[str, Any], groups: list[dict[str, Any]]) -> str:
+    """A group's name on the screen: the one group of a rule without ``per`` is all records."""
+    if group["group"] is None:
+        return "(all records)" if len(groups) == 1 else "(no value)"
+    return str(group["group"])
 
 
 def cmd_scan(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -13,7 +14,7 @@ from ..io import THINK_MODES, TextSpec
 from ..patterns import MAX_THREADS, PatternSet
 from ..pipeline import CurateOptions
 from ..report import DEFAULT_TOP
-from ..rules import LENGTH_COLUMN, DropShare, Rule, parse_rule, parse_share
+from ..rules import LENGTH_COLUMN, TIE_KEY, TIES, DropShare, Rule, parse_rule, parse_share
 from .console import err_console
 from .exit_codes import EXIT_USAGE
 
@@ -121,6 +122,13 @@ def _rule_options(p: argparse.ArgumentParser) -> None:
     share.add_argument("--drop-top", metavar="SHARE", help="drop this share with the highest --by (10%% or 0.1)")
     share.add_argument("--drop-bottom", metavar="SHARE", help="drop this share with the lowest --by")
     p.add_argument("--per", metavar="FIELD", help="rank within each group of this field, e.g. source")
+    p.add_argument("--ties", choices=TIES, default="split",
+                   help="records tied at a percentile cutoff: 'split' (default) drops exactly the share asked, "
+                        "the tied taken in the order of a hash of their record_id; 'keep' never splits a tie "
+                        "and may drop fewer")
+    p.add_argument("--tie-key", metavar="FIELD", default=TIE_KEY,
+                   help="field whose hash orders records tied at a percentile cutoff (default: record_id, the "
+                        "record's file:line); a record id field keeps the choice when files move")
     p.add_argument("--where", "--rule", action="append", default=[], dest="rules", metavar="RULE",
                    help="extra rule (repeatable): 'METRIC OP NUMBER', 'drop-top 10%% METRIC [per FIELD]', "
                         "'step_count_ratio <= 1.5 vs SOURCE [problem FIELD] [source FIELD]'")
@@ -137,6 +145,8 @@ def rules_from_args(args: argparse.Namespace, required: bool = True) -> list[Rul
     if args.by:
         column = LENGTH_COLUMN if args.by == "length" else args.by
         rules.insert(0, DropShare(column, parse_share(share), "top" if args.drop_top else "bottom", args.per))
+    if (args.ties, args.tie_key) != ("split", TIE_KEY):
+        rules = [replace(r, ties=args.ties, tie_key=args.tie_key) if isinstance(r, DropShare) else r for r in rules]
     if not rules and required:
         raise UsageError("no rule given; use e.g. --by branch_step_ratio --drop-top 10% or --where 'METRIC <= X'")
     return rules

@@ -23,7 +23,7 @@ Example (Ray Data starts a local instance when none is running):
     >>> sorted(row["id"] for row in result.kept.take_all())
     [1, 2]
     >>> result.decisions.column("drop_reason").to_pylist()
-    ['drop-top 34% branch_step_ratio', None, None]
+    ['drop-top 34% branch_step_ratio tie-key id', None, None]
 """
 
 from __future__ import annotations
@@ -97,11 +97,15 @@ def filter_dataset(ds: Any, rules: RulesArg, id_column: str, text_column: str = 
     are those of ``cotsieve.rules``; with the same text choice the kept set
     equals that of ``cotsieve filter`` on the same records.
 
+    Records tied at a percentile cutoff are taken in the order of a hash of
+    their ``id_column`` (a rule's own ``tie_key`` aside), so ``cotsieve
+    filter --tie-key ID_FIELD`` keeps the same set.
+
     ``concurrency`` is the number of metric actors (default: Ray's choice)
     and ``num_cpus`` the CPUs each reserves. Leave the reading tasks room:
     on a 2-CPU machine, 2 actors of 1 CPU each starve the reader.
     """
-    rule_set = as_rule_set(rules)
+    rule_set = as_rule_set(rules).with_tie_key(id_column)
     carried = list(dict.fromkeys([id_column, *rule_set.fields]))
     options = {"text_column": text_column, "patterns": patterns, "steps": steps, "think": think,
                "columns": rule_set.columns, "keep": carried}
