@@ -475,7 +475,7 @@ def distribution_figure(table: pa.Table, column: str, groups: Groups, rules: Rul
     axes.set_xlabel(column)
     axes.set_ylabel("density")
     if limit is not None:
-        axes.set_xlim(bins[0], bins[-1])
+        axes.set_xlim(right=limit)
     notes = _clip_note(present, limit) + ([f"cut lines of {hidden:,} more groups: see the cut tables"] if hidden else [])
     if notes:
         axes.text(0.99, 0.98, "\n".join(notes), ha="right", va="top", fontsize="small", transform=axes.transAxes,
