@@ -1,9 +1,10 @@
 """The paper's remedy on a synthetic corpus, end to end.
 
 ``run_demo`` writes convergent and branch-heavy traces (``cotsieve.testing``)
-as ``corpus.jsonl.gz``, drops the top 10% by ``branch_step_ratio`` over the
-whole corpus (so the drop is free to land on the branch-heavy source), and
-reports how many traces of each source survive.
+as ``corpus.jsonl.gz``, scores them as the paper does (its three branching
+keywords, ``paper-2604.01702``, on paragraph steps), drops the top 10% by
+``branch_step_ratio`` over the whole corpus (so the drop is free to land on
+the branch-heavy source), and reports how many traces of each source survive.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .pipeline import CurateOptions, Progress, Summary, filter_corpus
 from .rules import DropShare
 
 DEMO_RULE = DropShare("branch_step_ratio", 0.10)
+DEMO_PATTERNS = "paper-2604.01702"
 
 
 def run_demo(folder: Path, n: int = 2000, seed: int = 0, force: bool = False,
@@ -40,7 +42,7 @@ def run_demo(folder: Path, n: int = 2000, seed: int = 0, force: bool = False,
     if corpus.exists() and not force:
         raise OutputExistsError(f"{corpus} exists; pass --force to regenerate it")
     write_jsonl(generate_traces(n, seed=seed), corpus)
-    options = CurateOptions(fields=("source",), force=force)
+    options = CurateOptions(patterns=DEMO_PATTERNS, fields=("source",), force=force)
     summary = filter_corpus(str(corpus), folder / "filtered", [DEMO_RULE], options, progress)
     return summary, _kept_by_source(Path(summary.outputs["metrics"]))
 

@@ -169,7 +169,7 @@ def cmd_filter(args: argparse.Namespace) -> int:
     print_summary(summary)
     if args.report:
         _report(summary.outputs["metrics"], args.out / "report", args.input, rules, args.per or "source", options,
-                args.force, DEFAULT_TOP)
+                args.force, DEFAULT_TOP, args.quiet)
     return EXIT_OK
 
 
@@ -179,15 +179,18 @@ def cmd_report(args: argparse.Namespace) -> int:
                             steps=args.steps)
     if args.top < 1:
         raise UsageError("--top must be at least 1")
-    _report(args.metrics, args.out, args.corpus, rules or None, args.group, options, args.force, args.top)
+    _report(args.metrics, args.out, args.corpus, rules or None, args.group, options, args.force, args.top,
+            args.quiet)
     return EXIT_OK
 
 
 def _report(metrics: Any, out: Path, corpus: Any, rules: Optional[list[Rule]], group: str, options: CurateOptions,
-            force: bool, top: int) -> None:
-    """Write the report; ``rules=None`` takes those in the summary.json beside the metrics."""
+            force: bool, top: int, quiet: bool) -> None:
+    """Write the report, with its progress lines on stderr unless ``quiet``;
+    ``rules=None`` takes those in the summary.json beside the metrics."""
+    progress = None if quiet else (lambda line: err_console.print(line, highlight=False, markup=False))
     index = write_report(metrics, out, corpus=corpus, cuts=rules, group=group, text=options.text,
-                         patterns=options.patterns, steps=options.steps, top=top, force=force)
+                         patterns=options.patterns, steps=options.steps, top=top, force=force, progress=progress)
     out_console.print(f"  report    {index}")
 
 

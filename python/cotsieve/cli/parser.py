@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="field to split distributions by (default source; carry it with --field)")
     report.add_argument("--top", type=int, default=DEFAULT_TOP,
                         help=f"traces per table of extremes (default {DEFAULT_TOP})")
+    report.add_argument("--quiet", action="store_true", help="no progress lines")
     _rule_options(report)
     # Listed here for --help; main() hands `profile` to its own parser, which
     # needs torch and transformers only when it runs.
