@@ -282,3 +282,20 @@ def test_carried_fields_keep_their_record(tmp_path, capsys):
     assert by_line == {k + 1: (r["id"], r["source"]) for k, r in enumerate(rows)}
     assert table.schema.field("row").type == pa.int64()
     assert os.path.basename(table.column("file")[0].as_py()) == "a.jsonl"
+
+
+def test_a_place_the_outputs_may_not_go_is_one_clear_line(corpus, tmp_path, capsys, monkeypatch):
+    """A read-only or forbidden folder (root ignores permission bits, so the refusal is simulated)."""
+    import errno
+    from pathlib import Path
+
+    real_mkdir = Path.mkdir
+
+    def forbidden(self, *args, **kwargs):
+        if self.name == "locked":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", forbidden)
+    code, err = run(["filter", corpus, "--out", tmp_path / "locked", "--where", "n_steps >= 0"], capsys)
+    assert code == EXIT_CANNOT_WRITE and "Permission denied" in err and "locked" in err
