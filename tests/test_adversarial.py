@@ -111,7 +111,9 @@ CASE_NAMES = list(SMALL_CASES)
 def test_skip_lists_every_unusable_record_with_its_reason(name, rule, tmp_path):
     case = SMALL_CASES[name](tmp_path / "in")
     out = tmp_path / "out"
-    assert run_filter(case, out, "skip", rule) == EXIT_OK
+    nothing_usable = case.n_records > 0 and len(case.rejects) == case.n_records
+    # A run that rejects every record fails, and keeps its outputs for inspection.
+    assert run_filter(case, out, "skip", rule) == (EXIT_BAD_INPUT if nothing_usable else EXIT_OK)
     summary = check_accounting(out)
     assert summary["read"] == case.n_records
     entries = rejected_entries(out)
@@ -166,10 +168,11 @@ def analyzed_alone(lines: list[bytes], folder: Path, fields: tuple[str, ...]) ->
     folder.mkdir(parents=True)
     path = adv.write_lines(folder / "in.jsonl", lines)
     field_args = [arg for f in fields for arg in ("--field", f)]
-    assert main(["analyze", str(path), "--out", str(folder / "out"), "--on-error", "skip", "--quiet",
-                 *field_args]) == EXIT_OK
+    code = main(["analyze", str(path), "--out", str(folder / "out"), "--on-error", "skip", "--quiet", *field_args])
+    summary = json.loads((folder / "out" / "summary.json").read_text())
+    assert code == (EXIT_BAD_INPUT if summary["rejected"] == summary["read"] else EXIT_OK)
     rows = metrics(folder / "out").drop(["record_id", "file"]).to_pylist()
-    return json.loads((folder / "out" / "summary.json").read_text())["rejected"], rows
+    return summary["rejected"], rows
 
 
 TRICKY_LINES = {

@@ -192,3 +192,23 @@ def test_keeping_ties_warns_where_a_group_loses_less_than_asked(tmp_path, capsys
     assert "lost a share other than the one asked" in capsys.readouterr().err  # the 10 tied at the top stay
     assert main([*args, "--out", str(tmp_path / "split")]) == EXIT_OK
     assert json.loads((tmp_path / "split" / "summary.json").read_text())["dropped"] == 2
+
+
+def test_version_and_a_hint_for_a_misspelt_metric(corpus, tmp_path, capsys):
+    import cotsieve
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"cotsieve {cotsieve.__version__}"
+    code = main(["filter", str(corpus), "--out", str(tmp_path / "o"), "--where", "brnch_step_ratio <= 0.3", "--quiet"])
+    assert code == EXIT_USAGE and "did you mean 'branch_step_ratio'" in capsys.readouterr().err
+
+
+def test_a_run_that_rejects_every_record_fails_even_when_skipping(corpus, tmp_path, capsys):
+    out = tmp_path / "o"
+    code = main(["analyze", str(corpus), "--out", str(out), "--text-field", "body", "--on-error", "skip", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == EXIT_BAD_INPUT and "every record was rejected" in captured.err and " ok" not in captured.out
+    assert (out / "rejected.jsonl").exists()  # kept for inspection
+    assert main(["analyze", str(corpus), "--out", str(tmp_path / "fine"), "--quiet"]) == EXIT_OK
+    assert "measured" in capsys.readouterr().out

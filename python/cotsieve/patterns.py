@@ -36,14 +36,20 @@ _RESERVED_CATEGORIES = ("progress",)
 _CATEGORY_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
-def _suggest(value: str, choices: Sequence[str]) -> str:
+def suggest(value: str, choices: Sequence[str]) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to ``value``, or ``""``.
+
+    Example:
+        >>> suggest("brnch_step_ratio", ["branch_step_ratio", "n_words"])
+        "; did you mean 'branch_step_ratio'?"
+    """
     close = difflib.get_close_matches(value, choices, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _check_choice(pattern: Pattern, field: str, value: Any, choices: Sequence[str]) -> None:
     if value not in choices:
-        hint = _suggest(value, choices) if isinstance(value, str) else ""
+        hint = suggest(value, choices) if isinstance(value, str) else ""
         raise ValueError(f"pattern {pattern.text!r}: unknown {field} {value!r}, expected one of {list(choices)}{hint}")
 
 
@@ -155,7 +161,7 @@ class PatternSet:
         for p in self._patterns:
             if p.category not in index:
                 raise ValueError(
-                    f"pattern {p.text!r}: unknown category {p.category!r}{_suggest(p.category, self._categories)} "
+                    f"pattern {p.text!r}: unknown category {p.category!r}{suggest(p.category, self._categories)} "
                     f"(declare new categories with extra_categories=[{p.category!r}])"
                 )
         self._category_of = np.array([index[p.category] for p in self._patterns], dtype=np.int32)
@@ -177,7 +183,7 @@ class PatternSet:
             shipped = cls.available()
             if str(name_or_path) not in shipped:
                 raise ValueError(
-                    f"no pattern set named {str(name_or_path)!r}{_suggest(str(name_or_path), shipped)}; "
+                    f"no pattern set named {str(name_or_path)!r}{suggest(str(name_or_path), shipped)}; "
                     f"shipped sets: {shipped}, or pass a path to a .toml file"
                 )
             path = Path(str(resources.files("cotsieve") / "pattern_sets" / f"{name_or_path}.toml"))

@@ -43,7 +43,7 @@ from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptW
     WriteBehind, write_json
 from .errors import OutputExistsError, UsageError
 from .io.outdir import OutputFolder
-from .patterns import PatternSet
+from .patterns import PatternSet, suggest
 from .rules import TIE_KEY, Rule, RuleSet
 
 ON_ERROR = ("fail", "skip")
@@ -334,7 +334,9 @@ def _check_rule_columns(rules: RuleSet, analyzer: Analyzer) -> None:
     known = analyzer.schema.names
     unknown = [c for c in rules.columns if c not in known]
     if unknown:
-        raise UsageError(f"rules read unknown metric(s) {unknown}; metrics are: {', '.join(known)}")
+        hints = "".join(suggest(c, known) for c in unknown)
+        raise UsageError(f"rules read unknown metric(s) {unknown}{hints}; docs/metrics.md lists the "
+                         f"{len(known)} metrics")
 
 
 def _check_balance(summary: Summary) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..errors import UsageError
+from ..errors import BadInputError, UsageError
 from ..io import ReadOptions, TextSpec, is_saved_dataset, read_corpus
 from ..patterns import PatternSet
 from ..pipeline import CurateOptions, Summary, analyze_corpus, check_rejects, filter_corpus
@@ -59,11 +59,14 @@ class ProgressBar:
 # ---------------------------------------------------------------- commands
 
 
-def print_summary(summary: Summary) -> None:
-    """Print the counts, the rules' drops, the throughput and the outputs of a run."""
+def print_summary(summary: Summary, measured_only: bool = False) -> None:
+    """Print the counts, the rules' drops, the throughput and the outputs of a
+    run; ``measured_only`` for a run without rules (``analyze``), whose usable
+    records are measured, not kept."""
     table = Table(title="cotsieve summary", show_header=False)
-    for key in ("read", "kept", "dropped", "rejected"):
-        table.add_row(key, f"{getattr(summary, key):,}")
+    rows = ("read", "measured", "rejected") if measured_only else ("read", "kept", "dropped", "rejected")
+    for key in rows:
+        table.add_row(key, f"{getattr(summary, 'kept' if key == 'measured' else key):,}")
     for rule in summary.rules:
         table.add_row(f"dropped by {rule['rule']}", f"{rule['dropped']:,}")
     for reason, count in summary.rejected_by_reason.items():
@@ -75,10 +78,23 @@ def print_summary(summary: Summary) -> None:
     for rule in summary.rules:
         if rule.get("groups"):
             print_share_groups(rule["rule"], rule["groups"])
-    ok = "[green]ok[/green]" if summary.balanced else "[red]MISMATCH[/red]"
+    nothing_usable = bool(summary.read) and summary.rejected == summary.read
+    ok = "[red]MISMATCH[/red]" if not summary.balanced else "[red]nothing usable[/red]" if nothing_usable \
+        else "[green]ok[/green]"
     out_console.print(f"{summary.as_dict()['accounting']}  {ok}")
     for name, path in summary.outputs.items():
         out_console.print(f"  {name:9s} {path}")
+    check_something_usable(summary)
+
+
+def check_something_usable(summary: Summary) -> None:
+    """A run that rejected every record it read (a wrong ``--text-field``,
+    say) did not do what was asked, even under ``--on-error skip``: its
+    outputs stay for inspection, and the command fails."""
+    if summary.read and summary.rejected == summary.read:
+        reasons = ", ".join(f"{reason} ({count:,})" for reason, count in summary.rejected_by_reason.items())
+        raise BadInputError(f"every record was rejected ({summary.read:,} of {summary.read:,}: {reasons}); "
+                            f"see {summary.outputs.get('rejected', 'rejected.jsonl')}")
 
 
 # Groups of a percentile rule shown on the screen, largest first; summary.json has all.
@@ -155,7 +171,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     with ProgressBar("analyzing", args.quiet) as progress:
         summary = analyze_corpus(args.input, args.out, options, progress)
-    print_summary(summary)
+    print_summary(summary, measured_only=True)
     return EXIT_OK
 
 

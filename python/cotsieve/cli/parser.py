@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import NoReturn
 
@@ -45,6 +46,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cotsieve", description="Curate and profile long chain-of-thought corpora.",
                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cotsieve {version('cotsieve')}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     reading = _reading_options()
     scan = commands.add_parser("scan", parents=[reading], help="count markers per category and print a table",
@@ -103,7 +105,8 @@ def _reading_options() -> _Parser:
     p = _Parser(add_help=False, parents=[_text_options()])
     p.add_argument("--threads", type=int, help="native threads (default: all cores)")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
-                   help="fail: stop at the first unusable record (exit 1); skip: write it to rejected.jsonl")
+                   help="fail: stop at the first unusable record (exit 1); skip: set it aside and go on "
+                        "(analyze and filter list it in OUT/rejected.jsonl with its reason)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
