@@ -34,7 +34,6 @@ class Analyzer {
   ~Analyzer();
 
   int n_categories() const { return n_categories_; }
-  const Scanner& markers() const { return markers_; }
 
   // Scans and analyses every text on `workers` threads.
   void analyze(const std::vector<TextRef>& texts, int workers, const MetricColumns& out) const;

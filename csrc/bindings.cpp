@@ -259,7 +259,6 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Analyzer>(m, "Analyzer")
       .def(py::init<const Scanner&, int, int, StepMode>(), py::arg("markers"), py::arg("n_categories"),
            py::arg("branch_category"), py::arg("mode"), py::keep_alive<1, 2>())
-      .def_property_readonly("n_categories", &Analyzer::n_categories)
       .def("analyze", &analyze, py::arg("batch"), py::arg("threads") = 0)
       .def("segment", &segment, py::arg("batch"), py::arg("threads") = 0);
 
@@ -284,5 +283,4 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "simd_level", [] { return simd_level_name(simd_level()); },
       "The vector paths this process takes: 'avx512', 'avx2' or 'none' (the CPU's best, capped by COTSIEVE_SIMD).");
-  m.def("worker_count", &worker_count, py::arg("requested"), py::arg("n_texts"));
 }

@@ -22,8 +22,10 @@ _OFFSET_DTYPES = {
 
 def utf8(text: Union[str, bytes]) -> bytes:
     """The bytes the engine reads for ``text``: the one rule for ``str`` to
-    UTF-8, used by every entry point (the native batch calls it for any str
-    that is not valid Unicode).
+    UTF-8, used by every entry point but ``profile`` (the native batch calls
+    it for any str that is not valid Unicode). ``profile`` encodes with
+    ``surrogatepass`` because its byte offsets must match the character
+    offsets the tokenizer reports, three bytes for every surrogate.
 
     A valid ``str`` is plain UTF-8. A ``str`` with lone surrogates is encoded
     with ``surrogateescape``, which gives back the bytes of text decoded with

@@ -227,8 +227,9 @@ def _named_analyzer(patterns: str, steps: str) -> Analyzer:
 
 def analyzer_for(patterns: Union[PatternsArg, Analyzer] = "default", steps: str = "paragraph") -> Analyzer:
     """An ``Analyzer`` for the conveniences: the one given, one cached per
-    (name or path, steps), or a new one over a given ``PatternSet`` (building
-    it is cheap once the set is compiled).
+    (shipped set's name, steps), or a new one otherwise. A ``.toml`` path is
+    loaded anew each time, as ``PatternSet.resolve`` does, since the file may
+    have changed; building over a compiled ``PatternSet`` is cheap.
 
     Example:
         >>> analyzer_for("default") is analyzer_for("default")
@@ -236,7 +237,7 @@ def analyzer_for(patterns: Union[PatternsArg, Analyzer] = "default", steps: str 
     """
     if isinstance(patterns, Analyzer):
         return patterns
-    if isinstance(patterns, str):
+    if isinstance(patterns, str) and not patterns.endswith(".toml"):
         return _named_analyzer(patterns, steps)
     return Analyzer(patterns, steps)
 

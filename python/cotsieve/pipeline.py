@@ -37,11 +37,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .analysis import Analyzer, analyzer_for
+from .errors import OutputExistsError, UsageError
 from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Source, TextSpec, arrow_schema, prefetched, \
     read_corpus, resolve_inputs
-from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, \
-    WriteBehind, write_json
-from .errors import OutputExistsError, UsageError
+from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, WriteBehind, \
+    commit_together, write_json
 from .io.outdir import OutputFolder
 from .patterns import PatternSet, suggest
 from .rules import TIE_KEY, Rule, RuleSet
@@ -102,6 +102,11 @@ class Summary:
     def balanced(self) -> bool:
         return self.kept + self.dropped + self.rejected == self.read
 
+    @property
+    def nothing_usable(self) -> bool:
+        """Whether the run read records and rejected every one of them."""
+        return bool(self.read) and self.rejected == self.read
+
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "accounting": f"{self.kept} kept + {self.dropped} dropped + {self.rejected} "
                                               f"rejected == {self.read} read", "balanced": self.balanced}
@@ -154,7 +159,7 @@ def reserved_columns(analyzer: Optional[Analyzer] = None) -> frozenset[str]:
         >>> {"record_id", "kept", "branch_step_ratio"} <= reserved_columns()
         True
     """
-    metrics = (analyzer or Analyzer()).schema.names
+    metrics = (analyzer or analyzer_for()).schema.names
     return frozenset((*ID_COLUMNS, *DECISION_COLUMNS, _ORDINAL, *metrics))
 
 
@@ -170,7 +175,7 @@ def check_field_names(fields: Sequence[str], analyzer: Analyzer) -> None:
 
 
 class Outputs:
-    """Opens the writers; commits all outputs together on success, discards them on error."""
+    """The writers of one run; their ``files`` commit together (``commit_together``)."""
 
     def __init__(self, paths: OutputPaths, sources: Sequence[Source], options: CurateOptions):
         self.paths = paths
@@ -178,21 +183,13 @@ class Outputs:
         self.kept = _kept_writer(paths.kept, sources, options) if paths.kept else None
         self.metrics = MetricsWriter(paths.metrics)
         self.rejected = RejectedWriter(paths.rejected)
-        self._files = [w.file for w in (self.rejected, self.metrics, self.kept) if w is not None]
+        self.files = [w.file for w in (self.rejected, self.metrics, self.kept) if w is not None]
 
     def close(self, empty_metrics: pa.Table) -> None:
         self.rejected.close()
         self.metrics.close(empty_metrics)
         if self.kept is not None:
             self.kept.close()
-
-    def commit(self) -> None:
-        for f in self._files:
-            f.commit()
-
-    def discard(self) -> None:
-        for f in self._files:
-            f.discard()
 
 
 def _kept_writer(path: Path, sources: Sequence[Source], options: CurateOptions) -> Union[JsonlKeptWriter, ParquetKeptWriter]:
@@ -232,13 +229,12 @@ def record_ids(chunk: Chunk, rows: np.ndarray) -> pa.Table:
     return pa.table({"record_id": ids, "file": pa.repeat(chunk.source.name, len(rows)), "row": pa.array(absolute)})
 
 
-def measure(chunk: Chunk, analyzer: Union[Analyzer, PatternSet], options: CurateOptions, fields: Sequence[str]) -> pa.Table:
-    """Metrics of the chunk's usable records, with their ids and carried fields
-    (a ``PatternSet`` is analyzed with ``options.steps``)."""
+def measure(chunk: Chunk, analyzer: Analyzer, options: CurateOptions, fields: Sequence[str]) -> pa.Table:
+    """Metrics of the chunk's usable records, with their ids and carried fields."""
     ok = chunk.ok
     rows = np.flatnonzero(ok)
     texts = chunk.texts if len(rows) == len(chunk) else chunk.texts.filter(pa.array(ok))
-    metrics = analyzer_for(analyzer, options.steps).analyze(texts, options.threads)
+    metrics = analyzer.analyze(texts, options.threads)
     carried = chunk.fields.select(list(fields)).filter(pa.array(ok))
     columns = {**_columns(record_ids(chunk, rows)), **_columns(carried), **_columns(metrics)}
     return pa.table(columns)
@@ -317,17 +313,15 @@ def _run(inputs: Any, out_dir: Union[str, Path], rules: RuleSet, options: Curate
 def _write_all(outputs: Outputs, rules: RuleSet, analyzer: Analyzer, options: CurateOptions, fields: tuple[str, ...],
                summary: Summary, progress: Optional[Progress], sources: list[Source]) -> None:
     """Run the passes into temporary files, then commit them all, or discard them all."""
-    try:
+    def write() -> None:
         run = _TwoPass if rules.corpus_wide else _OnePass
         run(sources, outputs, rules, analyzer, options, fields, summary, progress).execute()
         # summary.json marks a finished run: drop an old one before the new
         # outputs replace the old, so a crash in between leaves no summary
         # describing files it does not match.
         outputs.paths.summary.unlink(missing_ok=True)
-        outputs.commit()
-    except BaseException:
-        outputs.discard()
-        raise
+
+    commit_together(outputs.files, write)
 
 
 def _check_rule_columns(rules: RuleSet, analyzer: Analyzer) -> None:
@@ -429,12 +423,12 @@ def _keep_mask(chunk: Chunk, drop: np.ndarray) -> np.ndarray:
     return keep
 
 
-def measure_empty(analyzer: Union[Analyzer, PatternSet], options: CurateOptions, fields: Sequence[str]) -> pa.Table:
+def measure_empty(analyzer: Analyzer, options: CurateOptions, fields: Sequence[str]) -> pa.Table:
     """A zero-row metrics table with the full schema."""
     ids = pa.table({"record_id": pa.array([], pa.string()), "file": pa.array([], pa.string()),
                     "row": pa.array([], pa.int64())})
     carried = pa.table({f: pa.array([], pa.string()) for f in fields}) if fields else None
-    metrics = analyzer_for(analyzer, options.steps).schema.empty_table()
+    metrics = analyzer.schema.empty_table()
     return pa.table({**_columns(ids), **(_columns(carried) if carried else {}), **_columns(metrics)})
 
 

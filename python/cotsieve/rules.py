@@ -191,7 +191,7 @@ class DropShare(Rule):
         signed = values if self.side == "top" else -values
         groups, labels = group_codes(table, self.per)
         return _share_cut(signed, groups, labels, self.share, self.ties == "split",
-                          lambda: tie_order(table, self.tie_key))
+                          lambda rows: tie_order(table, self.tie_key, rows))
 
 
 class _Cut(NamedTuple):
@@ -209,7 +209,7 @@ class _Cut(NamedTuple):
 
 
 def _share_cut(values: np.ndarray, groups: np.ndarray, labels: list[Any], share: float, split_ties: bool,
-               tie_keys: Callable[[], np.ndarray]) -> _Cut:
+               tie_keys: Callable[[np.ndarray], np.ndarray]) -> _Cut:
     n_groups = len(labels)
     valid = ~np.isnan(values)
     counts = np.bincount(groups[valid], minlength=n_groups)
@@ -220,8 +220,9 @@ def _share_cut(values: np.ndarray, groups: np.ndarray, labels: list[Any], share:
         at = valid & (values == cutoffs[groups])
     drop = above.copy()
     short = asked - np.bincount(groups[above], minlength=n_groups)  # how many of the tied must go
-    if split_ties and (short[groups[at]] > 0).any():
-        drop |= _first_tied(at & (short[groups] > 0), groups, short, tie_keys())
+    tied_rows = np.flatnonzero(at & (short[groups] > 0))
+    if split_ties and len(tied_rows):
+        drop[_first_tied(tied_rows, groups, short, tie_keys(tied_rows))] = True
     return _Cut(drop, labels, cutoffs, counts, asked, np.bincount(groups[drop], minlength=n_groups),
                 np.bincount(groups[at], minlength=n_groups))
 
@@ -240,24 +241,22 @@ def _cutoffs(values: np.ndarray, groups: np.ndarray, valid: np.ndarray, counts: 
     return cutoffs
 
 
-def _first_tied(tied: np.ndarray, groups: np.ndarray, short: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Of the rows marked ``tied``, the first ``short[g]`` of each group ``g`` in the order of ``keys``."""
-    rows = np.flatnonzero(tied)
-    order = rows[np.lexsort((rows, keys[rows], groups[rows]))]  # the row breaks equal keys
-    g = groups[order]
-    first_of_group = np.concatenate(([0], np.flatnonzero(g[1:] != g[:-1]) + 1))
-    rank = np.arange(len(order)) - np.repeat(first_of_group, np.diff(np.append(first_of_group, len(order))))
-    chosen = np.zeros(len(tied), bool)
-    chosen[order[rank < short[g]]] = True
+def _first_tied(rows: np.ndarray, groups: np.ndarray, short: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Of the tied ``rows`` (with their ``keys``), the first ``short[g]`` of each group ``g`` in key order."""
+    order = np.lexsort((rows, keys, groups[rows]))  # the row breaks equal keys
+    g = groups[rows[order]]
+    rank = np.arange(len(g)) - np.searchsorted(g, g)  # position within its group
+    chosen: np.ndarray = rows[order[rank < short[g]]]
     return chosen
 
 
-def tie_order(table: pa.Table, key: str = TIE_KEY) -> np.ndarray:
+def tie_order(table: pa.Table, key: str = TIE_KEY, rows: Optional[np.ndarray] = None) -> np.ndarray:
     """The order of records tied at a cutoff: a 64-bit hash (BLAKE2b) of each
     value of the ``key`` column as a string, so the records a tie gives up are
     the same whatever the order of the input or the number of threads; the
     row's position where the table has no such column (then the order of the
-    rows decides).
+    rows decides). Only ``rows`` (all when None) are hashed: a cut needs the
+    keys of the records tied at its cutoff alone.
 
     Example:
         >>> a = tie_order(pa.table({"record_id": ["x.jsonl:1", "x.jsonl:2"]}))
@@ -265,9 +264,10 @@ def tie_order(table: pa.Table, key: str = TIE_KEY) -> np.ndarray:
         >>> a.tolist() == b[::-1].tolist()
         True
     """
+    rows = np.arange(table.num_rows) if rows is None else rows
     if key not in table.column_names:
-        return np.arange(table.num_rows, dtype=np.uint64)
-    ids = table.column(key).to_pylist()
+        return rows.astype(np.uint64)
+    ids = table.column(key).take(pa.array(rows, pa.int64())).to_pylist()
     return np.fromiter((_hash64(str(i)) for i in ids), np.uint64, count=len(ids))
 
 

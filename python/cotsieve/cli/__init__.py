@@ -25,13 +25,10 @@ Example:
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import Optional
 
-from ..errors import InputNote
 from .commands import COMMANDS, reads_saved_dataset
-from .console import show_notes
 from .exit_codes import (
     EXIT_BAD_INPUT,
     EXIT_CANNOT_WRITE,
@@ -76,7 +73,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if not reads_saved_dataset(args):
         skip_pandas_probe()
-    with warnings.catch_warnings():  # restores showwarning after the command
-        warnings.simplefilter("always", InputNote)
-        warnings.showwarning = show_notes
-        return run_command(lambda: COMMANDS[args.command](args))
+    return run_command(lambda: COMMANDS[args.command](args))

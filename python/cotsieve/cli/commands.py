@@ -78,8 +78,7 @@ def print_summary(summary: Summary, measured_only: bool = False) -> None:
     for rule in summary.rules:
         if rule.get("groups"):
             print_share_groups(rule["rule"], rule["groups"])
-    nothing_usable = bool(summary.read) and summary.rejected == summary.read
-    ok = "[red]MISMATCH[/red]" if not summary.balanced else "[red]nothing usable[/red]" if nothing_usable \
+    ok = "[red]MISMATCH[/red]" if not summary.balanced else "[red]nothing usable[/red]" if summary.nothing_usable \
         else "[green]ok[/green]"
     out_console.print(f"{summary.as_dict()['accounting']}  {ok}")
     for name, path in summary.outputs.items():
@@ -91,7 +90,7 @@ def check_something_usable(summary: Summary) -> None:
     """A run that rejected every record it read (a wrong ``--text-field``,
     say) did not do what was asked, even under ``--on-error skip``: its
     outputs stay for inspection, and the command fails."""
-    if summary.read and summary.rejected == summary.read:
+    if summary.nothing_usable:
         reasons = ", ".join(f"{reason} ({count:,})" for reason, count in summary.rejected_by_reason.items())
         raise BadInputError(f"every record was rejected ({summary.read:,} of {summary.read:,}: {reasons}); "
                             f"see {summary.outputs.get('rejected', 'rejected.jsonl')}")

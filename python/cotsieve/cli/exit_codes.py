@@ -11,11 +11,12 @@ Example:
 from __future__ import annotations
 
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import BadInputError, MissingExtraError, OutputExistsError, OutputWriteError, UsageError
-from .console import err_console
+from ..errors import BadInputError, InputNote, MissingExtraError, OutputExistsError, OutputWriteError, UsageError
+from .console import err_console, show_notes
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1  # an unusable record or file; a missing input
@@ -45,9 +46,13 @@ def exit_code_for(err: BaseException) -> int:
 
 
 def run_command(command: Callable[[], int]) -> int:
-    """Run one command; an error it raises is printed and becomes its exit code."""
+    """Run one command; an error it raises is printed and becomes its exit code,
+    and the notes it warns of (``InputNote``) are ``note:`` lines on stderr."""
     try:
-        return command()
+        with warnings.catch_warnings():  # restores showwarning after the command
+            warnings.simplefilter("always", InputNote)
+            warnings.showwarning = show_notes
+            return command()
     except (Exception, KeyboardInterrupt) as err:
         code = exit_code_for(err)
         if code == EXIT_INTERNAL:

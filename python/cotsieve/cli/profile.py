@@ -32,9 +32,9 @@ from rich.text import Text
 
 from ..analysis import STEP_MODES
 from ..errors import BadInputError, OutputExistsError, UsageError
-from ..io import EMPTY_LINE, Chunk, ReadOptions, TextSpec, read_corpus, resolve_inputs
+from ..io import EMPTY_LINE, Chunk, ReadOptions, Source, TextSpec, read_corpus, resolve_inputs
 from ..io.outdir import OutputFolder
-from ..io.writers import AtomicFile
+from ..io.writers import AtomicFile, commit_together
 from ..profiling import (
     DEFAULT_BATCH_TOKENS,
     DEFAULT_MAX_TOKENS,
@@ -143,12 +143,12 @@ def _field_values(chunk: Chunk, name: str, rows: np.ndarray) -> list[str]:
     return values
 
 
-def _profiled_chunks(args: argparse.Namespace, model: Any, tokenizer: Any,
+def _profiled_chunks(args: argparse.Namespace, sources: list[Source], model: Any, tokenizer: Any,
                      on_tokens: Any) -> Iterator[ProfileResult]:
     fields = tuple(f for f in (args.problem_field, args.id_field) if f)
     options = ReadOptions(text=TextSpec(args.text_field, think=args.think), fields=fields)
     n_records = 0
-    for chunk in read_corpus(args.data, options):
+    for chunk in read_corpus(sources, options):
         rows = _usable_rows(chunk)
         texts = chunk.texts.take(pa.array(rows)).to_pylist()
         problems = _field_values(chunk, args.problem_field, rows) if args.problem_field else None
@@ -172,21 +172,14 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
     if args.max_tokens < 2 or args.batch_tokens < 1:
         raise UsageError("--max-tokens must be at least 2 and --batch-tokens at least 1")
     _check_model_path(args)
-    resolve_inputs(args.data)  # a missing input stops the run before the model loads
+    sources = resolve_inputs(args.data)  # a missing input stops the run before the model loads
     with OutputFolder(args.out):
         files = _planned_outputs(args.out, args.force)
-        try:
-            _write_profile(args, files)
-            for file in files.values():
-                file.commit()
-        except BaseException:
-            for file in files.values():
-                file.discard()
-            raise
+        commit_together(list(files.values()), lambda: _write_profile(args, sources, files))
     return {name: file.path for name, file in files.items()}
 
 
-def _write_profile(args: argparse.Namespace, files: dict[str, AtomicFile]) -> None:
+def _write_profile(args: argparse.Namespace, sources: list[Source], files: dict[str, AtomicFile]) -> None:
     model, tokenizer = load_model(args.model, args.gguf_file, args.device, args.dtype)
     traces, trace_labels, label_parts = [], [], []
     writer: Optional[pq.ParquetWriter] = None
@@ -195,7 +188,7 @@ def _write_profile(args: argparse.Namespace, files: dict[str, AtomicFile]) -> No
         task = progress.add_task("profiling", total=None)
         advance = lambda n: progress.advance(task, n)  # noqa: E731
         try:
-            for result in _profiled_chunks(args, model, tokenizer, advance):
+            for result in _profiled_chunks(args, sources, model, tokenizer, advance):
                 writer = writer or pq.ParquetWriter(str(files["tokens"].temp), result.tokens.schema)
                 writer.write_table(result.tokens)
                 traces.append(result.traces)

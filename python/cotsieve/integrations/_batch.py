@@ -17,9 +17,8 @@ import pyarrow as pa
 from ..analysis import STEP_MODES, Analyzer
 from ..io import TextSpec
 from ..patterns import PatternsArg, PatternSet
-from ..rules import RulesArg, as_rule_set
 
-__all__ = ["RulesArg", "TraceMetrics", "append_columns", "as_rule_set"]
+__all__ = ["TraceMetrics", "append_columns"]
 
 
 def append_columns(table: pa.Table, columns: pa.Table) -> pa.Table:

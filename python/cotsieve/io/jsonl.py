@@ -104,7 +104,7 @@ def _decompressed(source: Source) -> Any:
     if source.compression == "gzip":
         return igzip.open(source.name, "rb")  # type: ignore[no-untyped-call]  # isal leaves igzip.open unannotated
     if source.compression == "zstd":
-        return _zstd_reader(open(source.name, "rb"), closefd=True)
+        return _ZstdFrames(open(source.name, "rb"), closefd=True)
     return open(source.name, "rb")
 
 
@@ -121,15 +121,13 @@ def _check_compression(source: Source) -> None:
                             f"(.jsonl, .jsonl.gz or .jsonl.zst after what it holds)")
 
 
-def _zstd_reader(raw: Any, closefd: bool = False) -> _ZstdFrames:
-    return _ZstdFrames(raw, closefd)
-
-
 class _ZstdFrames:
     """The decompressed bytes of consecutive zstd frames, as a stream. Unlike
     zstandard's own stream reader, which ends quietly where the input ends, a
     stream cut inside a frame raises, so a truncated file is never read as a
-    shorter whole one."""
+    shorter whole one. ``read(size)`` returns at least ``size`` bytes until the
+    end (more when a decoded piece overshoots: the readers cut at newlines
+    themselves, and a second copy to trim would cost a pass over the data)."""
 
     def __init__(self, raw: Any, closefd: bool):
         self._raw, self._closefd = raw, closefd
@@ -147,9 +145,8 @@ class _ZstdFrames:
                     raise zstandard.ZstdError("the stream ends inside a zstd frame (truncated file)")
                 break
             self._decode(data)
-        whole = b"".join(self._pending)
-        out, rest = whole[:size], whole[size:]
-        self._pending, self._pending_bytes = ([rest] if rest else []), len(rest)
+        out = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending, self._pending_bytes = [], 0
         return out
 
     def _decode(self, data: bytes) -> None:
@@ -203,7 +200,7 @@ def _python_decompressor(raw: Any, compression: Optional[str]) -> Any:
         import gzip
 
         return gzip.GzipFile(fileobj=raw)
-    return _zstd_reader(raw)
+    return _ZstdFrames(raw, closefd=False)
 
 
 def _reject_last(chunk: Chunk, reason: str) -> Chunk:

@@ -23,7 +23,7 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence, Mapping
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
@@ -87,6 +87,19 @@ class AtomicFile:
 
     def discard(self) -> None:
         self.temp.unlink(missing_ok=True)
+
+
+def commit_together(files: Sequence[AtomicFile], write: Callable[[], None]) -> None:
+    """Run ``write`` into the files' temporaries, then commit them all; on any
+    error (Ctrl-C too) discard them all, so the outputs appear together or not at all."""
+    try:
+        write()
+        for file in files:
+            file.commit()
+    except BaseException:
+        for file in files:
+            file.discard()
+        raise
 
 
 def _remove_orphaned_temps(path: Path) -> None:
