@@ -9,14 +9,18 @@ namespace cotsieve {
 
 const StepList& scratch_steps(const AnalyzeScratch& s) { return s.steps; }
 
-Analyzer::Analyzer(const Scanner& markers, int n_categories, int branch_category, StepMode mode)
+Analyzer::Analyzer(const Scanner& markers, int n_categories, int branch_category, int hesitate_category,
+                   StepMode mode)
     : markers_(markers),
       n_categories_(n_categories),
       branch_category_(branch_category),
+      hesitate_category_(hesitate_category),
       mode_(mode) {
   if (n_categories_ < 1 || n_categories_ > 32) throw std::invalid_argument("between 1 and 32 categories are supported");
   if (branch_category_ < 0 || branch_category_ >= n_categories_)
     throw std::invalid_argument("branch category out of range");
+  if (hesitate_category_ < 0 || hesitate_category_ >= n_categories_)
+    throw std::invalid_argument("hesitate category out of range");
   category_of_.reserve(markers_.pattern_count());
   for (size_t i = 0; i < markers_.pattern_count(); ++i) {
     const int32_t c = markers_.pattern(i).category;

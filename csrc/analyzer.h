@@ -30,7 +30,7 @@ class Analyzer {
  public:
   // Analyses with the scanner `markers`, which must outlive the analyzer; a
   // pattern's category is its PatternSpec's.
-  Analyzer(const Scanner& markers, int n_categories, int branch_category, StepMode mode);
+  Analyzer(const Scanner& markers, int n_categories, int branch_category, int hesitate_category, StepMode mode);
   ~Analyzer();
 
   int n_categories() const { return n_categories_; }
@@ -57,6 +57,7 @@ class Analyzer {
   std::vector<int32_t> category_of_;
   int n_categories_;
   int branch_category_;
+  int hesitate_category_;
   StepMode mode_;
 };
 

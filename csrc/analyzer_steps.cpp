@@ -143,16 +143,21 @@ void Analyzer::label_steps(const std::vector<Match>& matches, AnalyzeScratch& s)
   s.labelled.clear();
   if (matches.empty()) return;
   const Blocks& blocks = s.layout.blocks;
-  // A step's label is the category of its first match in its first sentence.
+  // A step's label is the category of its first match in its first
+  // sentence, except that a hesitation ("Wait,", "Hmm,") names no direction
+  // yet: a later match of another category in that sentence ("Wait, maybe
+  // not") says which way the step goes, and takes the label.
   const auto take = [&](size_t k, const Match& match) {
     Step& step = s.steps[k];
     const int32_t cat = category_of_[match.pattern];
     const uint32_t bit = 1u << cat;
     s.steps_with[cat] += (step.flags & bit) == 0;
     step.flags |= bit;
-    if (step.label == progress && in_opening(blocks, step.start, match.start)) {
+    const bool unlabelled = step.label == progress;
+    const bool overrides = step.label == hesitate_category_ && cat != hesitate_category_;
+    if ((unlabelled || overrides) && in_opening(blocks, step.start, match.start)) {
       step.label = cat;
-      s.labelled.push_back(k);
+      if (unlabelled) s.labelled.push_back(k);
     }
   };
   if (mode_ == StepMode::kMarker) {

@@ -257,8 +257,8 @@ PYBIND11_MODULE(_core, m) {
       .def("matches", &matches, py::arg("batch"), py::arg("threads") = 0);
 
   py::class_<Analyzer>(m, "Analyzer")
-      .def(py::init<const Scanner&, int, int, StepMode>(), py::arg("markers"), py::arg("n_categories"),
-           py::arg("branch_category"), py::arg("mode"), py::keep_alive<1, 2>())
+      .def(py::init<const Scanner&, int, int, int, StepMode>(), py::arg("markers"), py::arg("n_categories"),
+           py::arg("branch_category"), py::arg("hesitate_category"), py::arg("mode"), py::keep_alive<1, 2>())
       .def("analyze", &analyze, py::arg("batch"), py::arg("threads") = 0)
       .def("segment", &segment, py::arg("batch"), py::arg("threads") = 0);
 

@@ -21,6 +21,7 @@ WHITESPACE = frozenset(b" \t\r\n")
 LF = 0x0A
 PROGRESS = "progress"
 BRANCH = "branch"
+HESITATE = "hesitate"
 
 # docs/metrics.md: a sentence end is one of these, followed by whitespace or
 # the end of the text.
@@ -200,7 +201,8 @@ def reference_steps(
         inside = {c for s, _, c in matches if start <= s < end}
         sentence_end = first_sentence_end(text, (start, end))
         opening = [c for s, _, c in matches if start <= s < sentence_end]
-        label = opening[0] if opening else PROGRESS
+        # A hesitation yields the label to a later match of another category.
+        label = next((c for c in opening if c != HESITATE), opening[0]) if opening else PROGRESS
         steps.append(RefStep(start, end, label, tuple(c for c in categories if c in inside)))
     return steps
 

@@ -116,6 +116,30 @@ def test_label_is_the_earliest_match_of_the_first_sentence():
     ]
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (b"Hmm, check it.", [("verify", ("verify", "hesitate"))]),
+        (b"Hmm, hmm, wait and check.", [("backtrack", ("backtrack", "verify", "hesitate"))]),
+        (b"Hmm, is it?", [("hesitate", ("hesitate",))]),
+        # The later marker must be in the first sentence.
+        (b"Hmm. Check it.", [("hesitate", ("verify", "hesitate"))]),
+        (b"Hmm,\ncheck it.", [("hesitate", ("verify", "hesitate"))]),
+        # Only a hesitation yields: an earlier marker of another category keeps the label.
+        (b"Wait, hmm, check.", [("backtrack", ("backtrack", "verify", "hesitate"))]),
+    ],
+)
+def test_a_hesitation_yields_the_label_to_a_later_marker(text, expected):
+    assert labels(text, "paragraph") == expected
+
+
+def test_a_yielded_label_counts_once_in_the_transitions():
+    result = row(b"Hmm, check.\n\nHmm.\n\nAlternatively, x.")
+    assert result["p_verify_hesitate"] == 1.0
+    assert result["p_hesitate_branch"] == 1.0
+    assert result["p_hesitate_verify"] == 0.0
+
+
 def test_first_sentence_ends_at_a_sentence_end_or_lf():
     assert labels(b"Let x. Wait, no.", "paragraph") == [("progress", ("backtrack",))]
     assert labels(b"Let x\nwait", "paragraph") == [("progress", ("backtrack",))]
@@ -174,9 +198,10 @@ def test_ratios():
 def test_transition_probabilities():
     result = row(FOUR_STEPS)
     names = ("branch", "backtrack", "verify", "hesitate", "conclude", "progress")
+    # "Hmm, check: ..." is a verify step: the hesitation yields its label.
     expected_rows = {
-        "branch": {"branch": 0.5, "hesitate": 0.5},
-        "hesitate": {"conclude": 1.0},
+        "branch": {"branch": 0.5, "verify": 0.5},
+        "verify": {"conclude": 1.0},
     }
     for a in names:
         for b in names:

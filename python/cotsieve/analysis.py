@@ -132,7 +132,11 @@ class Analyzer:
         self._steps = steps
         self._schema = metric_schema(categories)
         self._native = _core.Analyzer(
-            pattern_set._scanner, len(categories), categories.index("branch"), _core.StepMode.__members__[steps.upper()]
+            pattern_set._scanner,
+            len(categories),
+            categories.index("branch"),
+            categories.index("hesitate"),
+            _core.StepMode.__members__[steps.upper()],
         )
 
     @property
