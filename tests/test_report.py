@@ -107,7 +107,7 @@ def test_the_hostile_trace_is_escaped_and_decoded(filtered):
     text = "".join(parsed(view).text)
     assert "café" in text and "等一下" in text and "\ufffd\ufffd" in text and "a & b" in text
     assert f"{corpus}:1" in text
-    assert re.search(r'<mark class="marker cat-backtrack">等一下</mark>', raw)
+    assert re.search(r'<mark class="marker cat-hesitate">等一下</mark>', raw)
 
 
 def test_report_numbers_come_from_the_rules(filtered):

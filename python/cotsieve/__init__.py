@@ -12,7 +12,7 @@ Example:
     >>> ps = cotsieve.PatternSet.load("default")
     >>> int(ps.count(["Wait, let me double-check that."]).sum()) >= 1
     True
-    >>> cotsieve.Analyzer(ps).analyze(["Wait."]).column("count_backtrack").to_pylist()
+    >>> cotsieve.Analyzer(ps).analyze(["Wait, no."]).column("count_backtrack").to_pylist()
     [1]
 """
 
