@@ -12,6 +12,12 @@ Two checks, for each shipped pattern set:
    ``sentence`` steps): every labelled sentence is found in the trace, given
    cotsieve's label, and compared with GPT-4o's label through the mapping in
    ``TAXONOMY`` (docs/metrics.md, "Agreement with LLM step labels").
+3. **What any opening-phrase rule could reach** against GPT-4o's
+   ``backtracking``: rules "a sentence is backtracking when its first k
+   words are one of these", fitted to GPT-4o's labels on a random half of
+   the traces and scored on the other half (``opening_words_ceiling``).
+   Marker patterns are rules of that kind, so this bounds what keywords can
+   reach on these labels without fitting single traces.
 
 The data folder is ``../shared/data`` beside the repository, or
 ``$COTSIEVE_SHARED_DATA``; without it the script says so and exits 0.
@@ -348,6 +354,60 @@ def agreement(views: list[SentenceView], categories: tuple[str, ...]) -> dict[st
     return {"scores": scores, "confusion": matrix, "confusion_rows": rows, "confusion_columns": columns}
 
 
+WORD = re.compile(r"[a-z']+")
+
+
+def opening_words(sentence: str, k: int) -> tuple[str, ...]:
+    return tuple(WORD.findall(sentence.lower())[:k])
+
+
+def best_opening_rule(sentences: list[tuple[str, str]], gold: str, k: int) -> set[tuple[str, ...]]:
+    """The set of k-word openings that maximises F1 for ``gold`` on these
+    sentences: openings added in order of their precision, best prefix kept."""
+    counts: dict[tuple[str, ...], list[int]] = {}
+    for sentence, label in sentences:
+        c = counts.setdefault(opening_words(sentence, k), [0, 0])
+        c[0] += label == gold
+        c[1] += 1
+    total = sum(c[0] for c in counts.values())
+    ranked = sorted((key for key, c in counts.items() if c[0]), key=lambda key: -counts[key][0] / counts[key][1])
+    best, best_f1, tp, predicted = set(), 0.0, 0, 0
+    for i, key in enumerate(ranked):
+        tp, predicted = tp + counts[key][0], predicted + counts[key][1]
+        f1 = 2 * tp / (predicted + total)
+        if f1 > best_f1:
+            best, best_f1 = set(ranked[: i + 1]), f1
+    return best
+
+
+def opening_words_ceiling(corpus: LabelledCorpus, gold: str = "backtracking", ks: tuple[int, ...] = (1, 2, 3),
+                          splits: int = 20) -> dict[str, Any]:
+    """Per k: the F1 on held-out traces of the best "first k words" rule for
+    ``gold`` fitted on the other half, over ``splits`` random halvings (seeded,
+    so the numbers repeat), and the F1 of the same rule fitted on all traces
+    and scored on them (no hold-out: what over-fitting reaches)."""
+    by_trace = [parse_annotated(a) for a in corpus.annotations]
+    every = [pair for pairs in by_trace for pair in pairs]
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {"gold": gold, "splits": splits, "sentences": len(every),
+                           "support": sum(label == gold for _, label in every)}
+    for k in ks:
+        held_out = []
+        for _ in range(splits):
+            order = rng.permutation(len(by_trace))
+            fit = [pair for i in order[: len(order) // 2] for pair in by_trace[i]]
+            test = [pair for i in order[len(order) // 2:] for pair in by_trace[i]]
+            rule = best_opening_rule(fit, gold, k)
+            predicted = np.array([opening_words(s, k) in rule for s, _ in test], bool)
+            held_out.append(precision_recall(predicted, np.array([label == gold for _, label in test]))["f1"] or 0.0)
+        rule = best_opening_rule(every, gold, k)
+        fitted = precision_recall(np.array([opening_words(s, k) in rule for s, _ in every], bool),
+                                  np.array([label == gold for _, label in every]))["f1"]
+        out[f"k{k}"] = {"held_out_f1_mean": float(np.mean(held_out)), "held_out_f1_max": float(np.max(held_out)),
+                        "fitted_on_all_f1": fitted}
+    return out
+
+
 def agreement_summary(corpus: LabelledCorpus, patterns: cotsieve.PatternSet, threads: int) -> dict[str, Any]:
     views, counts = sentence_views(corpus, patterns, threads)
     return {"counts": counts, **agreement(views, patterns.categories)}
@@ -400,6 +460,18 @@ def print_agreement(name: str, result: dict[str, Any]) -> None:
         print(f"| {row} | " + " | ".join(map(str, counts)) + f" | {sum(counts)} |")
 
 
+def print_ceiling(result: dict[str, Any]) -> None:
+    """What rules on a sentence's first words reach against one GPT-4o label."""
+    print(f"\n### Opening-phrase rules against GPT-4o `{result['gold']}` ({result['support']} of "
+          f"{result['sentences']} sentences; fitted on half the traces, scored on the other half, "
+          f"{result['splits']} random halvings)\n")
+    print("| first words | held-out F1, mean | held-out F1, best halving | F1 fitted and scored on all traces |")
+    print("|---:|---:|---:|---:|")
+    for key, r in result.items():
+        if key.startswith("k"):
+            print(f"| {key[1:]} | {num(r['held_out_f1_mean'])} | {num(r['held_out_f1_max'])} | {num(r['fitted_on_all_f1'])} |")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -409,7 +481,7 @@ def run(folder: Path, sets: list[str], modes: list[str], threads: int) -> dict[s
     results: dict[str, Any] = {
         "data": {"folder": str(folder), PAIRED_FILE: len(paired.texts), LABELLED_FILE: len(labelled.texts),
                  "prompts": len(set(paired.question_ids))},
-        "paired": {}, "agreement": {},
+        "paired": {}, "agreement": {}, "opening_words_ceiling": opening_words_ceiling(labelled),
     }
     for name in sets:
         patterns = cotsieve.PatternSet.load(name)
@@ -439,6 +511,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print_paired(results["paired"])
     for name, result in results["agreement"].items():
         print_agreement(name, result)
+    print_ceiling(results["opening_words_ceiling"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
         print(f"\nwrote {args.json}")

@@ -56,6 +56,24 @@ def test_precision_recall_handles_empty_predictions():
     assert scores["precision"] is None and scores["recall"] == 0.0 and scores["f1"] is None
 
 
+def test_best_opening_rule_keeps_the_openings_that_maximise_f1():
+    sentences = [("Wait, no.", "b"), ("Wait, no, 3.", "b"), ("Wait, is it?", "u"), ("So x.", "d"),
+                 ("Hmm, no.", "b"), ("Hmm, ok.", "u"), ("Hmm, so.", "u"), ("Hmm, yes.", "u")]
+    # "wait" alone: precision 2/3, recall 2/3; adding "hmm" brings recall to 1 at precision 3/7, a lower F1.
+    assert bench_fidelity.best_opening_rule(sentences, "b", 1) == {("wait",)}
+    # Two words tell the retractions apart exactly.
+    assert bench_fidelity.best_opening_rule(sentences, "b", 2) == {("wait", "no"), ("hmm", "no")}
+
+
+def test_opening_words_ceiling_scores_held_out_traces():
+    annotations = ['["b"] Wait, no. ["end-section"] ["d"] So x. ["end-section"]'] * 6
+    result = bench_fidelity.opening_words_ceiling(
+        bench_fidelity.LabelledCorpus([b""] * 6, annotations), gold="b", ks=(1,), splits=3)
+    # Every trace is alike, so the rule fitted on one half is exact on the other.
+    assert result["k1"] == {"held_out_f1_mean": 1.0, "held_out_f1_max": 1.0, "fitted_on_all_f1": 1.0}
+    assert (result["sentences"], result["support"]) == (12, 6)
+
+
 @pytest.fixture(scope="module")
 def data_folder() -> Path:
     folder = bench_fidelity.shared_data_dir()
