@@ -31,7 +31,7 @@ examples:
   cotsieve filter data/ --out curated/ --rule 'step_count_ratio <= 1.5 vs gpt-oss' --text-field 'messages'
   cotsieve filter traces.jsonl.gz --out curated/ --field source --by branch_step_ratio --drop-top 10% --report
   cotsieve report curated/ --out report/
-  cotsieve profile --model SmolLM2 --gguf-file model.gguf --data traces.jsonl --out loss/
+  cotsieve profile traces.jsonl --model SmolLM2 --gguf-file model.gguf --out loss/
   cotsieve demo --n 2000
   cotsieve completion bash > ~/.local/share/bash-completion/completions/cotsieve
 
