@@ -420,3 +420,11 @@ def test_a_plain_callable_still_hears_of_the_measuring_pass_alone(corpus, tmp_pa
                             progress=lambda records, nbytes: calls.append((records, nbytes)))
     assert sum(r for r, _ in calls) == summary.read == 30
     assert sum(b for _, b in calls) == summary.record_bytes
+
+
+def test_demo_prints_its_summary_json(tmp_path, capsys):
+    pytest.importorskip("cotsieve.testing")
+    assert main(["demo", "--n", "60", "--out", str(tmp_path), "--quiet", "--summary-json", "-"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == json.loads((tmp_path / "filtered" / "summary.json").read_text())
+    assert "synth-branchy" in captured.err
