@@ -84,6 +84,7 @@ def test_chunks_tell_how_far_into_the_stored_file_they_reach(tmp_path, suffix):
     positions = [c.position for c in chunks]
     assert len(chunks) >= 3 and all(p is not None for p in positions)
     assert positions == sorted(positions) and positions[-1] == len(stored)
+    assert len(set(positions)) >= 3  # reading moves through the file, not to its end at once
     if suffix == ".jsonl":  # uncompressed: reading is past a block's end by the start of the next line at most
         ends = [sum(c.n_bytes for c in chunks[:i + 1]) for i in range(len(chunks))]
         longest = max(len(line) + 1 for line in data.split(b"\n"))
@@ -99,3 +100,21 @@ def test_parquet_chunks_reach_the_share_of_rows_read(tmp_path):
     for chunk in chunks:
         rows += len(chunk)
         assert chunk.position == size * rows // 3000
+
+
+def test_the_bytes_done_run_across_the_files_of_a_run(tmp_path):
+    from cotsieve.cli.progress import CorpusProgress
+    from cotsieve.pipeline import CurateOptions, analyze_corpus
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz"
+    first.write_bytes(_lines(300))
+    second.write_bytes(gzip.compress(_lines(600)))
+    log, ticks = io.StringIO(), iter(range(0, 10_000, 10))  # every line is due: 10 s apart
+    status = StatusLine(quiet=False, asked=True, stream=log, clock=lambda: next(ticks))
+    with CorpusProgress(status) as progress:
+        analyze_corpus([str(first), str(second)], tmp_path / "out", CurateOptions(block_bytes=64 << 10), progress)
+    done = [float(line.split("traces  ")[1].split(" of ")[0]) for line in log.getvalue().splitlines()]
+    total = (first.stat().st_size + second.stat().st_size) / 1e6
+    assert done == sorted(done) and done[-1] == pytest.approx(total, abs=0.05)
+    assert any(abs(d - first.stat().st_size / 1e6) < 0.05 for d in done)  # the first file, read to its end
+    assert len(done) > 4

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any, Callable, Optional, TextIO
 
 from ..io import Chunk, Source
@@ -115,28 +116,30 @@ class CorpusProgress(RunProgress):
 
     def __init__(self, status: StatusLine):
         self.status = status
-        self.label = ""
-        self.sources: list[Source] = []
+        self.label = ""  # no pass yet
+        self.started = time.perf_counter()
+        self.traces = self.record_bytes = self.done = 0
+        self.total: Optional[int] = None
+        self.offsets: dict[str, int] = {}
 
     def start_pass(self, name: str, number: int, passes: int, sources: Sequence[Source]) -> None:
         self._close_pass()
         self.label, self.started = pass_label(name, number, passes), time.perf_counter()
-        self.traces = self.record_bytes = 0
+        self.traces = self.record_bytes = self.done = 0
         sizes = [_stored_size(s) for s in sources]
         known = [size for size in sizes if size is not None]
         self.total = sum(known) if sources and len(known) == len(sizes) else None
-        before = [sum(known[:i]) for i in range(len(known))]
-        self.offsets = dict(zip((s.name for s in sources), before)) if self.total is not None else {}
-        self.done = 0
+        # Where each file starts among all the bytes to read.
+        self.offsets = dict(zip((s.name for s in sources), accumulate(known, initial=0)))
         self.status.show(self.line())
 
     def advance(self, chunk: Chunk) -> None:
         self.traces += len(chunk)
         self.record_bytes += chunk.n_bytes
-        if self.total is None or chunk.position is None:
-            self.done = self.record_bytes if self.total is None else self.done
-        else:
-            self.done = self.offsets.get(chunk.source.name, 0) + chunk.position
+        if self.total is None:  # sizes unknown: count the record bytes read
+            self.done = self.record_bytes
+        elif chunk.position is not None:
+            self.done = self.offsets[chunk.source.name] + chunk.position
         self.status.show(self.line())
 
     def line(self) -> str:
