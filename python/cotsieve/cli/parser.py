@@ -117,7 +117,7 @@ def _text_options() -> _Parser:
 
 # What --on-error skip does with an unusable record, per command.
 SKIP_LISTED = "list it in OUT/rejected.jsonl with its reason"
-SKIP_COUNTED = "count it as rejected (the table and --json give the count per reason; no file is written)"
+SKIP_COUNTED = "count it as rejected (in the table's title; --json counts each reason; no file is written)"
 
 
 def _reading_options(skipped: str) -> _Parser:
