@@ -13,7 +13,7 @@ ROOMS = {
     "rules": {"rules"},
     "io": {"io"},
     "errors": {"errors"},
-    "flow": {"pipeline", "report", "profiling", "demo"},
+    "flow": {"pipeline", "progress", "report", "profiling", "demo"},
     "integrations": {"integrations"},
     "kernels": {"kernels"},
     "testing": {"testing"},

@@ -9,6 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import cotsieve.cli.commands
+from cotsieve.pipeline import filter_corpus
+from cotsieve.rules import parse_rule
 from cotsieve.cli import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_OUTPUT_EXISTS, EXIT_USAGE, main
 
 TEXTS = ["Let x = 1.\n\nAlternatively, x = 2.", "x = 1.\n\nSo x = 1.", "Hmm.\n\nWait, no.\n\nPerhaps 4."]
@@ -212,3 +214,217 @@ def test_a_run_that_rejects_every_record_fails_even_when_skipping(corpus, tmp_pa
     assert (out / "rejected.jsonl").exists()  # kept for inspection
     assert main(["analyze", str(corpus), "--out", str(tmp_path / "fine"), "--quiet"]) == EXIT_OK
     assert "measured" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- machine-readable output
+
+
+def _reference_scan(texts, patterns):
+    """Per category: matches, and traces with any, from the pure-Python matcher."""
+    from reference import from_library, ref_count
+
+    refs = [from_library(p) for p in patterns.patterns]
+    matches = dict.fromkeys(patterns.categories, 0)
+    holding = dict.fromkeys(patterns.categories, 0)
+    for text in texts:
+        per_category = dict.fromkeys(patterns.categories, 0)
+        for ref, count in zip(refs, ref_count(text.encode(), refs)):
+            per_category[ref.category] += count
+        for category, count in per_category.items():
+            matches[category] += count
+            holding[category] += count > 0
+    return matches, holding
+
+
+def test_scan_json_and_csv_agree_with_a_reference_count(tmp_path, capsys):
+    import csv
+    import io
+
+    import cotsieve
+
+    path = tmp_path / "in.jsonl"
+    texts = TEXTS * 10
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts) + '{"text": 3}\n')
+    args = ["scan", str(path), "--quiet", "--on-error", "skip"]
+    assert main([*args, "--json"]) == EXIT_OK
+    printed = json.loads(capsys.readouterr().out)  # stdout holds the JSON alone
+    matches, holding = _reference_scan(texts, cotsieve.PatternSet.load("default"))
+    assert (printed["read"], printed["traces"], printed["rejected"]) == (31, 30, 1)
+    assert printed["rejected_by_reason"] == {"field 'text' is a number, expected a string": 1}
+    assert printed["record_bytes"] == path.stat().st_size
+    rows = {r["category"]: r for r in printed["categories"]}
+    assert {c: r["matches"] for c, r in rows.items()} == matches
+    assert {c: r["traces_with_any"] for c, r in rows.items()} == holding
+    assert all(r["share_of_traces"] == pytest.approx(holding[c] / 30) for c, r in rows.items())
+    assert all(r["per_mb"] == pytest.approx(matches[c] / (path.stat().st_size / 1e6)) for c, r in rows.items())
+
+    assert main([*args, "--csv"]) == EXIT_OK
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["category"] for r in table] == list(rows)
+    assert [int(r["matches"]) for r in table] == [rows[r["category"]]["matches"] for r in table]
+    assert [float(r["share_of_traces"]) for r in table] == [rows[r["category"]]["share_of_traces"] for r in table]
+    with pytest.raises(SystemExit):
+        main([*args, "--json", "--csv"])  # one shape at a time
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["filter", "--by", "branch_step_ratio", "--drop-top", "10%"]])
+def test_summary_json_to_stdout_is_the_summary_and_nothing_else(corpus, tmp_path, capsys, command):
+    out = tmp_path / "out"
+    assert main([command[0], str(corpus), "--out", str(out), "--quiet", "--summary-json", "-", *command[1:]]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == json.loads((out / "summary.json").read_text())
+    assert "cotsieve summary" in captured.err  # the screen moved to stderr
+
+    copy = tmp_path / "copy.json"
+    assert main([command[0], str(corpus), "--out", str(out), "--quiet", "--force", "--summary-json", str(copy),
+                 *command[1:]]) == EXIT_OK
+    assert json.loads(copy.read_text())["read"] == 30 and "cotsieve summary" in capsys.readouterr().out
+    assert main([command[0], str(corpus), "--out", str(tmp_path / "again"), "--quiet", "--summary-json", str(copy),
+                 *command[1:]]) == EXIT_OUTPUT_EXISTS  # the copy is an output like the others
+
+
+def test_a_run_that_rejects_everything_still_prints_its_summary_json(corpus, tmp_path, capsys):
+    code = main(["analyze", str(corpus), "--out", str(tmp_path / "o"), "--text-field", "body", "--on-error", "skip",
+                 "--quiet", "--summary-json", "-"])
+    captured = capsys.readouterr()
+    assert code == EXIT_BAD_INPUT and json.loads(captured.out)["rejected"] == 30
+
+
+# ---------------------------------------------------------------- small things
+
+
+def test_scan_help_says_what_it_does_with_rejects(capsys):
+    with pytest.raises(SystemExit):
+        main(["scan", "--help"])
+    scan_help = capsys.readouterr().out
+    assert "rejected.jsonl" not in scan_help and "count it as rejected" in " ".join(scan_help.split())
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    assert "rejected.jsonl" in capsys.readouterr().out
+
+
+def test_analyze_calls_its_records_measured_not_kept(corpus, tmp_path, capsys):
+    assert main(["analyze", str(corpus), "--out", str(tmp_path / "m"), "--quiet"]) == EXIT_OK
+    screen = capsys.readouterr().out
+    assert "30 measured + 0 rejected == 30 read" in screen and "kept" not in screen
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze", "IN", "--out", "OUT", "--patterns", "no-such-set"],
+        ["analyze", "IN", "--out", "OUT", "--threads", "0"],
+        ["analyze", "IN", "--out", "OUT", "--field", "record_id"],
+        ["analyze", "IN", "--out", "OUT", "--text-field", "messages["],
+        ["filter", "IN", "--out", "OUT"],
+        ["filter", "IN", "--out", "OUT", "--where", "no_such_metric < 1"],
+        ["filter", "IN", "--out", "OUT", "--by", "n_steps", "--drop-top", "10%", "--per", "nowhere"],
+        ["filter", "IN", "--out", "OUT", "--where", "n_steps >= 1", "--compression-level", "99"],
+        ["report", "IN", "--out", "OUT", "--top", "0"],
+        ["report", "IN", "--out", "OUT", "--where", "nonsense"],
+        ["demo", "--n", "0", "--out", "OUT"],
+        ["demo", "--n", "-3", "--out", "OUT"],
+        ["profile", "--model", "MISSING", "--data", "IN", "--out", "OUT"],
+    ],
+)
+def test_a_usage_error_leaves_no_output_folder(corpus, tmp_path, args):
+    out = tmp_path / "out"
+    args = [{"IN": str(corpus), "OUT": str(out), "MISSING": str(tmp_path / "no-model")}.get(a, a) for a in args]
+    try:
+        code = main([*args, "--quiet"])
+    except SystemExit as exit_info:
+        code = exit_info.code
+    assert code == EXIT_USAGE
+    assert not out.exists()
+
+
+def test_completion_scripts_offer_every_command_and_option(capsys):
+    from cotsieve.cli import profile
+
+    for shell in ("bash", "zsh", "fish"):
+        assert main(["completion", shell]) == EXIT_OK
+        script = capsys.readouterr().out
+        for parser in (build_parser_for("filter"), profile.build_parser()):
+            for flag in (f for action in parser._actions for f in action.option_strings if f.startswith("--")):
+                assert (f"-l {flag[2:]}" if shell == "fish" else flag) in script, (shell, flag)
+
+
+def build_parser_for(command):
+    from cotsieve.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if a.choices and command in a.choices)
+    return subparsers.choices[command]
+
+
+BASH_COMPLETES = [
+    (["cotsieve", "fi"], "filter"),
+    (["cotsieve", "filter", "x.jsonl", "--drop-"], "--drop-bottom --drop-top"),
+    (["cotsieve", "scan", "--on-error", ""], "fail skip"),
+    (["cotsieve", "completion", ""], "bash fish zsh"),
+    (["cotsieve", "profile", "--gguf"], "--gguf-file"),
+    (["cotsieve", "scan", "--js"], "--json"),
+]
+
+
+@pytest.mark.parametrize(("words", "expected"), BASH_COMPLETES)
+def test_the_bash_completion_completes(words, expected, tmp_path):
+    script = tmp_path / "cotsieve.bash"
+    result = subprocess.run([sys.executable, "-m", "cotsieve.cli", "completion", "bash"], capture_output=True,
+                            text=True, check=True)
+    script.write_text(result.stdout)
+    line = " ".join(f"'{w}'" for w in words)
+    probe = f"source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; _cotsieve; " \
+            'printf "%s\\n" "${COMPREPLY[@]}"'
+    shown = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    assert " ".join(sorted(shown.split())) == expected
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_the_zsh_and_fish_scripts_parse(shell, tmp_path):
+    import shutil
+
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    script = tmp_path / f"cotsieve.{shell}"
+    script.write_text(subprocess.run([sys.executable, "-m", "cotsieve.cli", "completion", shell],
+                                     capture_output=True, text=True, check=True).stdout)
+    check = [shell, "-n", str(script)] if shell == "zsh" else [shell, "--no-execute", str(script)]
+    subprocess.run(check, check=True, timeout=60)
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_a_percentile_rule_names_both_passes(corpus, tmp_path, capsys):
+    args = ["filter", str(corpus), "--by", "branch_step_ratio", "--drop-top", "10%"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--progress"]) == EXIT_OK
+    lines = capsys.readouterr().err.splitlines()
+    size = corpus.stat().st_size / 1e6
+    measured = [line for line in lines if line.startswith("pass 1/2: measuring")]
+    written = [line for line in lines if line.startswith("pass 2/2: writing kept")]
+    assert measured and written and lines.index(measured[-1]) < lines.index(written[0])
+    for last in (measured[-1], written[-1]):  # each pass ends having read all 30 records and the whole file
+        assert f"30 traces  {size:,.1f} of {size:,.1f} MB (100%)" in last
+
+    assert main([*args, "--out", str(tmp_path / "b"), "--progress", "--quiet"]) == EXIT_OK
+    assert "pass" not in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "c")]) == EXIT_OK  # stderr is no terminal here
+    assert "pass" not in capsys.readouterr().err
+    assert main(["analyze", str(corpus), "--out", str(tmp_path / "d"), "--progress"]) == EXIT_OK
+    assert capsys.readouterr().err.splitlines()[-1].startswith("measuring  30 traces")
+
+
+def test_a_plain_callable_still_hears_of_the_measuring_pass_alone(corpus, tmp_path):
+    calls = []
+    summary = filter_corpus(str(corpus), tmp_path / "out", [parse_rule("drop-top 10% branch_step_ratio")],
+                            progress=lambda records, nbytes: calls.append((records, nbytes)))
+    assert sum(r for r, _ in calls) == summary.read == 30
+    assert sum(b for _, b in calls) == summary.record_bytes
+
+
+def test_demo_prints_its_summary_json(tmp_path, capsys):
+    pytest.importorskip("cotsieve.testing")
+    assert main(["demo", "--n", "60", "--out", str(tmp_path), "--quiet", "--summary-json", "-"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == json.loads((tmp_path / "filtered" / "summary.json").read_text())
+    assert "synth-branchy" in captured.err

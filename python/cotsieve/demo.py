@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import OutputExistsError
-from .pipeline import CurateOptions, Progress, Summary, filter_corpus
+from .pipeline import CurateOptions, Summary, filter_corpus
+from .progress import Progress
 from .rules import DropShare
 
 DEMO_RULE = DropShare("branch_step_ratio", 0.10)

@@ -44,6 +44,7 @@ from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptW
     commit_together, write_json
 from .io.outdir import OutputFolder
 from .patterns import PatternSet, suggest
+from .progress import Progress, RunProgress, run_progress
 from .rules import TIE_KEY, Rule, RuleSet
 
 ON_ERROR = ("fail", "skip")
@@ -51,7 +52,6 @@ _ORDINAL = "_ordinal"
 # Columns of metrics.parquet that the pipeline itself writes, beside the metrics.
 ID_COLUMNS = ("record_id", "file", "row")
 DECISION_COLUMNS = ("kept", "drop_reason")
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -344,7 +344,8 @@ class _OnePass:
     def __init__(self, sources: list[Source], outputs: Outputs, rules: RuleSet, analyzer: Analyzer,
                  options: CurateOptions, fields: tuple[str, ...], summary: Summary, progress: Optional[Progress]):
         self.sources, self.outputs, self.rules, self.analyzer = sources, outputs, rules, analyzer
-        self.options, self.fields, self.summary, self.progress = options, fields, summary, progress
+        self.options, self.fields, self.summary = options, fields, summary
+        self.progress: RunProgress = run_progress(progress)
         self.dropped_by_rule: Counter[str] = Counter()
         self.rejected_by_reason: Counter[str] = Counter()
         self.writes: Optional[WriteBehind] = None  # set while a pass reads and measures
@@ -358,6 +359,8 @@ class _OnePass:
                           busy=lambda seconds: _add_seconds(self.summary, "read", seconds))
 
     def execute(self) -> None:
+        self.progress.start_pass("measuring" if self.outputs.kept is None else "measuring and writing kept", 1, 1,
+                                 self.sources)
         with WriteBehind() as self.writes:
             for chunk in self.chunks():
                 metrics = self.measured(chunk)
@@ -391,8 +394,7 @@ class _OnePass:
         self.summary.rejected += len(rejected)
         self.summary.record_bytes += chunk.n_bytes
         self.summary.text_bytes += int(pc.sum(metrics.column("n_bytes")).as_py() or 0)
-        if self.progress:
-            self.progress(len(chunk), chunk.n_bytes)
+        self.progress.advance(chunk)
         return metrics
 
     def write_kept(self, chunk: Chunk, keep: np.ndarray) -> None:
@@ -459,6 +461,7 @@ class _TwoPass(_OnePass):
     def execute(self) -> None:
         self.summary.passes = 2
         self.file_states = _file_states(self.sources)
+        self.progress.start_pass("measuring", 1, 2, self.sources)
         staging = _Staging(AtomicFile(self.outputs.paths.metrics.with_name("metrics.pass1.parquet")))
         try:
             ordinal = 0
@@ -503,6 +506,7 @@ class _TwoPass(_OnePass):
         writes = self.writes
         assert writes is not None, "pass 2 copies while the metrics rewrite runs"
         self.check_files_unchanged()
+        self.progress.start_pass("writing kept", 2, 2, self.sources)
         start = 0
         for chunk in self.chunks(parse=False):
             stop = start + len(chunk)
@@ -512,6 +516,7 @@ class _TwoPass(_OnePass):
                 with _Clock(self.summary.seconds, "write"):
                     self.outputs.kept.write(chunk, keep[start:stop])
             writes.check()  # a failed metrics rewrite stops the copy now, not at its end
+            self.progress.advance(chunk)
             start = stop
         if start != len(keep):
             raise _changed_between_passes(f"the end, after {start} records,", len(keep))

@@ -1,10 +1,13 @@
-"""The ``cotsieve`` command line: ``scan``, ``analyze``, ``filter``, ``report``, ``profile``, ``demo``.
+"""The ``cotsieve`` command line: ``scan``, ``analyze``, ``filter``, ``report``, ``profile``, ``demo``,
+``completion``.
 
 The modules of this package:
 
 - :mod:`~cotsieve.cli.parser`: the arguments, and the rules and options they ask for;
-- :mod:`~cotsieve.cli.commands`: ``scan``, ``analyze``, ``filter``, ``report``, ``demo``;
+- :mod:`~cotsieve.cli.commands`: ``scan``, ``analyze``, ``filter``, ``report``, ``demo``, ``completion``;
 - :mod:`~cotsieve.cli.profile`: ``profile``, with its own parser (it needs torch);
+- :mod:`~cotsieve.cli.progress`: the progress line on stderr;
+- :mod:`~cotsieve.cli.completion`: the shell completion scripts;
 - :mod:`~cotsieve.cli.exit_codes`: the exit codes, and which error gives which;
 - :mod:`~cotsieve.cli.process`: malloc and import tuning of the command's process.
 

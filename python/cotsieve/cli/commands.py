@@ -4,18 +4,24 @@ each takes its parsed arguments and returns its exit code."""
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import sys
 import tempfile
-import time
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+import pyarrow as pa
+from rich.console import Console
 from rich.table import Table
 
-from ..errors import BadInputError, UsageError
-from ..io import ReadOptions, TextSpec, is_saved_dataset, read_corpus
+from ..errors import BadInputError, OutputExistsError, UsageError
+from ..io import Chunk, ReadOptions, TextSpec, is_saved_dataset, read_corpus, resolve_inputs
+from ..io.writers import write_json
 from ..patterns import PatternSet
 from ..pipeline import CurateOptions, Summary, analyze_corpus, check_rejects, filter_corpus
 from ..report import DEFAULT_TOP, require_matplotlib, write_report
@@ -23,43 +29,44 @@ from ..rules import Rule
 from .console import err_console, out_console
 from .exit_codes import EXIT_OK
 from .parser import options_from_args, rules_from_args
+from .progress import CorpusProgress, StatusLine
 
 # ---------------------------------------------------------------- progress
 
 
-class ProgressBar:
-    """A rich progress line with traces/s and MB/s; use as a context manager."""
-
-    def __init__(self, label: str, quiet: bool):
-        self.quiet = quiet
-        self.traces = self.bytes = 0
-        self.start = time.perf_counter()
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                  TextColumn("{task.fields[stats]}"), console=err_console, transient=False)
-        self._task = self._progress.add_task(label, total=None, stats="")
-
-    def __enter__(self) -> ProgressBar:
-        if not self.quiet:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if not self.quiet:
-            self._progress.stop()
-
-    def __call__(self, traces: int, nbytes: int) -> None:
-        self.traces += traces
-        self.bytes += nbytes
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
-        stats = (f"{self.traces:,} traces  {self.traces / elapsed:,.0f} traces/s  "
-                 f"{self.bytes / 1e6:,.0f} MB  {self.bytes / 1e6 / elapsed:,.0f} MB/s")
-        self._progress.update(self._task, stats=stats)
+def corpus_progress(args: argparse.Namespace) -> CorpusProgress:
+    """The progress line a command's ``--quiet`` and ``--progress`` ask for."""
+    return CorpusProgress(StatusLine(args.quiet, getattr(args, "progress", False)))
 
 
 # ---------------------------------------------------------------- commands
 
 
-def print_summary(summary: Summary, measured_only: bool = False) -> None:
+def finish_run(summary: Summary, args: argparse.Namespace, measured_only: bool = False) -> Console:
+    """Show a finished run: its summary on the screen, and as JSON where
+    ``--summary-json`` asks (``-``: stdout, and the screen moves to stderr so
+    that stdout holds the JSON alone); fail a run that used no record. Returns
+    the console the screen went to."""
+    to_stdout = args.summary_json == "-"
+    screen = err_console if to_stdout else out_console
+    print_summary(summary, measured_only, screen)
+    if to_stdout:
+        sys.stdout.write(json.dumps(summary.as_dict(), indent=2, default=str) + "\n")
+        sys.stdout.flush()
+    elif args.summary_json:
+        write_summary_copy(summary, Path(args.summary_json), args.force)
+    check_something_usable(summary)
+    return screen
+
+
+def write_summary_copy(summary: Summary, path: Path, force: bool) -> None:
+    """A copy of ``summary.json`` at ``path``; an existing file needs ``--force``."""
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} exists; pass --force to overwrite it")
+    write_json(path, summary.as_dict())
+
+
+def print_summary(summary: Summary, measured_only: bool = False, screen: Console = out_console) -> None:
     """Print the counts, the rules' drops, the throughput and the outputs of a
     run; ``measured_only`` for a run without rules (``analyze``), whose usable
     records are measured, not kept."""
@@ -74,16 +81,17 @@ def print_summary(summary: Summary, measured_only: bool = False) -> None:
     seconds = summary.seconds
     mb = summary.record_bytes / 1e6
     table.add_row("throughput", f"{mb:,.1f} MB in {seconds['total']:.2f} s = {mb / max(seconds['total'], 1e-9):,.0f} MB/s")
-    out_console.print(table)
+    screen.print(table)
     for rule in summary.rules:
         if rule.get("groups"):
-            print_share_groups(rule["rule"], rule["groups"])
+            print_share_groups(rule["rule"], rule["groups"], screen)
     ok = "[red]MISMATCH[/red]" if not summary.balanced else "[red]nothing usable[/red]" if summary.nothing_usable \
         else "[green]ok[/green]"
-    out_console.print(f"{summary.as_dict()['accounting']}  {ok}")
+    accounting = f"{summary.kept:,} measured + {summary.rejected:,} rejected == {summary.read:,} read" \
+        if measured_only else summary.as_dict()["accounting"]
+    screen.print(f"{accounting}  {ok}")
     for name, path in summary.outputs.items():
-        out_console.print(f"  {name:9s} {path}")
-    check_something_usable(summary)
+        screen.print(f"  {name:9s} {path}")
 
 
 def check_something_usable(summary: Summary) -> None:
@@ -100,7 +108,7 @@ def check_something_usable(summary: Summary) -> None:
 SHOWN_GROUPS = 12
 
 
-def print_share_groups(rule: str, groups: list[dict[str, Any]]) -> None:
+def print_share_groups(rule: str, groups: list[dict[str, Any]], screen: Console = out_console) -> None:
     """A percentile rule's cut per group: records, asked, dropped, the cutoff
     and the records on it; and a warning where a group lost a share other
     than the one asked by more than one record (``--ties keep``)."""
@@ -115,7 +123,7 @@ def print_share_groups(rule: str, groups: list[dict[str, Any]]) -> None:
                       f"{g['dropped']:,} ({share})", cutoff, f"{g['at_cutoff']:,}")
     if len(groups) > SHOWN_GROUPS:
         table.caption = f"the {SHOWN_GROUPS} largest of {len(groups):,} groups; summary.json has every group"
-    out_console.print(table)
+    screen.print(table)
     off = [g for g in groups if abs(g["dropped"] - g["asked_count"]) > 1]
     if off:
         names = ", ".join(f"{_group_name(g, groups)} ({g['dropped']:,} of {g['asked_count']:,})" for g in off[:5])
@@ -132,45 +140,91 @@ def _group_name(group: dict[str, Any], groups: list[dict[str, Any]]) -> str:
     return str(group["group"])
 
 
+@dataclass
+class ScanCounts:
+    """What ``scan`` counts: matches and traces holding any, per category."""
+
+    categories: Sequence[str]
+    inputs: list[str]
+    read: int = 0
+    rejected: int = 0
+    record_bytes: int = 0
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.matches = np.zeros(len(self.categories), np.int64)
+        self.holding = np.zeros(len(self.categories), np.int64)
+
+    def add(self, chunk: Chunk, counts: pa.Table) -> None:
+        """Count a chunk, given the per-category counts of its usable records."""
+        if counts.num_rows:
+            per_category = np.stack([c.to_numpy().astype(np.int64) for c in counts.columns], axis=1)
+            self.matches += per_category.sum(axis=0)
+            self.holding += (per_category > 0).sum(axis=0)
+        self.read += len(chunk)
+        self.rejected += int((~chunk.ok).sum())
+        self.rejected_by_reason.update(r.split(":", 1)[0] for r in chunk.reasons.drop_null().to_pylist())
+        self.record_bytes += chunk.n_bytes
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per category, as the table, ``--json`` and ``--csv`` show it
+        (a share or rate without a denominator is None)."""
+        usable, mb = self.read - self.rejected, self.record_bytes / 1e6
+        return [{"category": cat, "matches": int(m), "traces_with_any": int(h),
+                 "share_of_traces": h / usable if usable else None, "per_mb": m / mb if mb else None}
+                for cat, m, h in zip(self.categories, self.matches, self.holding)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"inputs": self.inputs, "read": self.read, "traces": self.read - self.rejected,
+                "rejected": self.rejected, "rejected_by_reason": dict(self.rejected_by_reason),
+                "record_bytes": self.record_bytes, "categories": self.rows()}
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     patterns: PatternSet = options.patterns  # type: ignore[assignment]
-    matches = np.zeros(len(patterns.categories), np.int64)
-    holding = np.zeros(len(patterns.categories), np.int64)
-    read = rejected = text_bytes = 0
-    with ProgressBar("scanning", args.quiet) as progress:
-        for chunk in read_corpus(args.input, ReadOptions(options.text)):
+    sources = resolve_inputs(args.input)
+    counts = ScanCounts(patterns.categories, [s.name for s in sources])
+    with corpus_progress(args) as progress:
+        progress.start_pass("scanning", 1, 1, sources)
+        for chunk in read_corpus(sources, ReadOptions(options.text)):
             check_rejects(chunk, options.on_error)
-            counts = patterns.count_categories(chunk.texts.filter(chunk.reasons.is_null()), options.threads)
-            if counts.num_rows:
-                per_category = np.stack([c.to_numpy().astype(np.int64) for c in counts.columns], axis=1)
-                matches += per_category.sum(axis=0)
-                holding += (per_category > 0).sum(axis=0)
-            read += len(chunk)
-            rejected += int((~chunk.ok).sum())
-            text_bytes += chunk.n_bytes
-            progress(len(chunk), chunk.n_bytes)
-    _print_scan(patterns.categories, matches, holding, read, rejected, text_bytes)
+            counts.add(chunk, patterns.count_categories(chunk.texts.filter(chunk.reasons.is_null()), options.threads))
+            progress.advance(chunk)
+    SCAN_PRINTERS[args.print_as](counts)
     return EXIT_OK
 
 
-def _print_scan(categories: Sequence[str], matches: np.ndarray, holding: np.ndarray, read: int, rejected: int,
-                nbytes: int) -> None:
-    usable = read - rejected
-    table = Table(title=f"markers in {usable:,} traces ({rejected:,} rejected)")
+def _print_scan_table(counts: ScanCounts) -> None:
+    table = Table(title=f"markers in {counts.read - counts.rejected:,} traces ({counts.rejected:,} rejected)")
     for name in ("category", "matches", "traces with any", "share of traces", "per MB"):
         table.add_column(name, justify="left" if name == "category" else "right")
-    for cat, m, h in zip(categories, matches, holding):
-        share = f"{h / usable:.1%}" if usable else "-"
-        table.add_row(cat, f"{m:,}", f"{h:,}", share, f"{m / max(nbytes / 1e6, 1e-9):,.1f}")
+    for row in counts.rows():
+        share, per_mb = row["share_of_traces"], row["per_mb"]
+        table.add_row(row["category"], f"{row['matches']:,}", f"{row['traces_with_any']:,}",
+                      "-" if share is None else f"{share:.1%}", "-" if per_mb is None else f"{per_mb:,.1f}")
     out_console.print(table)
+
+
+def _print_scan_json(counts: ScanCounts) -> None:
+    sys.stdout.write(json.dumps(counts.as_dict(), indent=2) + "\n")
+
+
+def _print_scan_csv(counts: ScanCounts) -> None:
+    rows = counts.rows()
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["category"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+SCAN_PRINTERS = {"table": _print_scan_table, "json": _print_scan_json, "csv": _print_scan_csv}
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     options = options_from_args(args)
-    with ProgressBar("analyzing", args.quiet) as progress:
+    with corpus_progress(args) as progress:
         summary = analyze_corpus(args.input, args.out, options, progress)
-    print_summary(summary, measured_only=True)
+    finish_run(summary, args, measured_only=True)
     return EXIT_OK
 
 
@@ -179,12 +233,12 @@ def cmd_filter(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     if args.report:
         require_matplotlib()  # before the run, not after it
-    with ProgressBar("filtering", args.quiet) as progress:
+    with corpus_progress(args) as progress:
         summary = filter_corpus(args.input, args.out, rules, options, progress)
-    print_summary(summary)
+    screen = finish_run(summary, args)
     if args.report:
         _report(summary.outputs["metrics"], args.out / "report", args.input, rules, args.per or "source", options,
-                args.force, DEFAULT_TOP, args.quiet)
+                args.force, DEFAULT_TOP, args.quiet, screen)
     return EXIT_OK
 
 
@@ -200,32 +254,44 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _report(metrics: Any, out: Path, corpus: Any, rules: Optional[list[Rule]], group: str, options: CurateOptions,
-            force: bool, top: int, quiet: bool) -> None:
+            force: bool, top: int, quiet: bool, screen: Console = out_console) -> None:
     """Write the report, with its progress lines on stderr unless ``quiet``;
     ``rules=None`` takes those in the summary.json beside the metrics."""
     progress = None if quiet else (lambda line: err_console.print(line, highlight=False, markup=False))
     index = write_report(metrics, out, corpus=corpus, cuts=rules, group=group, text=options.text,
                          patterns=options.patterns, steps=options.steps, top=top, force=force, progress=progress)
-    out_console.print(f"  report    {index}")
+    screen.print(f"  report    {index}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
+    if args.n < 1:
+        raise UsageError(f"--n must be at least 1, got {args.n}")
     folder = args.out or Path(tempfile.mkdtemp(prefix="cotsieve-demo-"))
-    with ProgressBar("filtering the demo corpus", args.quiet) as progress:
+    with corpus_progress(args) as progress:
         summary, by_source = run_demo(folder, args.n, args.seed, args.force, progress)
-    print_summary(summary)
+    screen = finish_run(summary, args)
     table = Table(title="kept share per source (the filter should hit the branch-heavy source)")
     for name in ("source", "traces", "kept", "kept share"):
         table.add_column(name)
     for source, (total, kept) in sorted(by_source.items()):
         table.add_row(source, f"{total:,}", f"{kept:,}", f"{kept / max(total, 1):.1%}")
-    out_console.print(table)
+    screen.print(table)
     return EXIT_OK
 
 
-COMMANDS = {"scan": cmd_scan, "analyze": cmd_analyze, "filter": cmd_filter, "report": cmd_report, "demo": cmd_demo}
+def cmd_completion(args: argparse.Namespace) -> int:
+    from . import profile
+    from .completion import completion_script
+    from .parser import build_parser
+
+    sys.stdout.write(completion_script(args.shell, build_parser(), {"profile": profile.build_parser()}))
+    return EXIT_OK
+
+
+COMMANDS = {"scan": cmd_scan, "analyze": cmd_analyze, "filter": cmd_filter, "report": cmd_report, "demo": cmd_demo,
+            "completion": cmd_completion}
 
 
 def reads_saved_dataset(args: argparse.Namespace) -> bool:

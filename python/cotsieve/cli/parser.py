@@ -19,17 +19,21 @@ from ..rules import LENGTH_COLUMN, TIE_KEY, TIES, DropShare, Rule, parse_rule, p
 from .console import err_console
 from .exit_codes import EXIT_USAGE
 
+SHELLS = ("bash", "zsh", "fish")
+
 EXAMPLES = """\
 examples:
   cotsieve scan traces.jsonl.gz
+  cotsieve scan 'shards/*.parquet' --json > markers.json
   cotsieve analyze 'shards/*.parquet' --out metrics/
   cotsieve filter traces.jsonl.gz --out curated/ --by branch_step_ratio --drop-top 10% --per source
   cotsieve filter traces.jsonl.zst --out curated/ --where 'branch_step_ratio <= 0.3' --where 'repetition < 0.5'
   cotsieve filter data/ --out curated/ --rule 'step_count_ratio <= 1.5 vs gpt-oss' --text-field 'messages'
   cotsieve filter traces.jsonl.gz --out curated/ --field source --by branch_step_ratio --drop-top 10% --report
   cotsieve report curated/ --out report/
-  cotsieve profile --model SmolLM2 --gguf-file model.gguf --data traces.jsonl --out loss/
+  cotsieve profile traces.jsonl --model SmolLM2 --gguf-file model.gguf --out loss/
   cotsieve demo --n 2000
+  cotsieve completion bash > ~/.local/share/bash-completion/completions/cotsieve
 
 exit codes: 0 ok, 1 bad input, 2 usage error (also: report without matplotlib), 3 output exists (use --force),
 70 internal error (a bug), 130 interrupted
@@ -48,10 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cotsieve {version('cotsieve')}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    reading = _reading_options()
-    scan = commands.add_parser("scan", parents=[reading], help="count markers per category and print a table",
+    reading = _reading_options(SKIP_LISTED)
+    scan = commands.add_parser("scan", parents=[_reading_options(SKIP_COUNTED)],
+                               help="count markers per category and print a table (or --json, --csv)",
                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     scan.add_argument("input", nargs="+", help="file(s), directory or glob of .jsonl[.gz|.zst] / .parquet")
+    printed = scan.add_mutually_exclusive_group()
+    printed.add_argument("--json", dest="print_as", action="store_const", const="json", default="table",
+                         help="print the counts as one JSON object on stdout instead of the table")
+    printed.add_argument("--csv", dest="print_as", action="store_const", const="csv",
+                         help="print the table as CSV on stdout, one row per category")
     analyze = commands.add_parser("analyze", parents=[reading, _output_options()], help="write per-trace metrics",
                                   epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     analyze.add_argument("input", nargs="+", help="file(s), directory or glob of .jsonl[.gz|.zst] / .parquet")
@@ -84,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", type=Path, help="folder for the corpus and outputs (default: a new temp folder)")
     demo.add_argument("--force", action="store_true", help="overwrite earlier demo outputs")
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_summary_json(demo)
+    _add_progress_options(demo)
+    completion = commands.add_parser("completion", help="print a shell completion script (bash, zsh or fish)",
+                                     description="Print a completion script for the shell; see docs/cli.md.")
+    completion.add_argument("shell", choices=SHELLS)
     return parser
 
 
@@ -101,14 +115,30 @@ def _text_options() -> _Parser:
     return p
 
 
-def _reading_options() -> _Parser:
+# What --on-error skip does with an unusable record, per command.
+SKIP_LISTED = "list it in OUT/rejected.jsonl with its reason"
+SKIP_COUNTED = "count it as rejected (in the table's title; --json counts each reason; no file is written)"
+
+
+def _reading_options(skipped: str) -> _Parser:
     p = _Parser(add_help=False, parents=[_text_options()])
     p.add_argument("--threads", type=int, help="native threads (default: all cores)")
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
-                   help="fail: stop at the first unusable record (exit 1); skip: set it aside and go on "
-                        "(analyze and filter list it in OUT/rejected.jsonl with its reason)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+                   help=f"fail: stop at the first unusable record (exit 1); skip: {skipped}, and go on")
+    _add_progress_options(p)
     return p
+
+
+def _add_progress_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--progress", action="store_true",
+                   help="show the progress line even when stderr is not a terminal (a line every few seconds)")
+
+
+def _add_summary_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--summary-json", metavar="PATH",
+                   help="also write the run's summary.json to PATH; '-' writes it to stdout, and the "
+                        "summary table goes to stderr")
 
 
 def _output_options() -> _Parser:
@@ -117,6 +147,7 @@ def _output_options() -> _Parser:
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--field", action="append", default=[], dest="fields", metavar="NAME",
                    help="copy this record field into metrics.parquet (repeatable), e.g. id")
+    _add_summary_json(p)
     return p
 
 

@@ -8,7 +8,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from typing import Any, Optional
 
 import numpy as np
@@ -50,6 +51,7 @@ def _unreadable(source: Source, err: Exception) -> BadInputError:
 
 def read_arrow(source: Source, options: ReadOptions) -> Iterator[Chunk]:
     first_row = 0
+    position = _row_position(source)
     for batch in _arrow_batches(source):
         n = batch.num_rows
         if options.parse:
@@ -59,8 +61,20 @@ def read_arrow(source: Source, options: ReadOptions) -> Iterator[Chunk]:
                 else null_fields(n, ())
         else:
             texts, reasons, fields = unparsed_columns(n, np.zeros(n, bool), options)
-        yield Chunk(source, first_row, texts, reasons, fields, batch, batch.nbytes)
+        yield Chunk(source, first_row, texts, reasons, fields, batch, batch.nbytes, position(first_row + n))
         first_row += n
+
+
+def _row_position(source: Source) -> Callable[[int], Optional[int]]:
+    """How far into a Parquet file its first ``rows`` rows reach, for progress:
+    the file's size times the share of its rows (None for a dataset)."""
+    if source.kind == "dataset":
+        return lambda rows: None
+    try:
+        size, total = os.path.getsize(source.name), pq.read_metadata(source.name).num_rows
+    except (pa.ArrowInvalid, OSError):
+        return lambda rows: None  # the reader names the unreadable file
+    return lambda rows: size * rows // max(total, 1)
 
 
 def _arrow_texts(batch: pa.RecordBatch, spec: TextSpec) -> tuple[pa.Array, pa.Array]:

@@ -35,7 +35,9 @@ class Chunk:
     unusable. ``fields`` holds the requested extra fields as strings.
     ``raw`` is what a writer needs to copy records unchanged: for JSONL the
     original line bytes (``large_binary``, newline included), for Parquet and
-    datasets the full record batch.
+    datasets the full record batch. ``position`` is how far into the source
+    file reading has got with this chunk, in bytes of the file as stored
+    (compressed bytes for gzip and zstd), for progress; None where unknown.
     """
 
     source: Source
@@ -45,6 +47,7 @@ class Chunk:
     fields: pa.Table
     raw: Union[pa.Array, pa.RecordBatch]
     n_bytes: int
+    position: Optional[int] = None
 
     def __len__(self) -> int:
         return len(self.reasons)

@@ -41,17 +41,19 @@ STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, isal_zlib.e
 
 def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
     first_row = 0
-    for block, stream_error in prefetched(_line_blocks(source, options.block_bytes)):
+    for block, stream_error, position in prefetched(_line_blocks(source, options.block_bytes)):
         chunk = _jsonl_chunk(source, first_row, block, options)
         if stream_error:
             chunk = _reject_last(chunk, stream_error)
+        chunk.position = position
         first_row += len(chunk)
         yield chunk
 
 
-def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optional[str]]]:
+def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optional[str], Optional[int]]]:
     """Blocks of whole lines, each ending in a newline (one is added to a last
-    line that lacks it). When the compressed stream is truncated or corrupt,
+    line that lacks it), with how far into the stored file reading has got
+    (None where unknown). When the compressed stream is truncated or corrupt,
     the last block ends with the partial line read so far, and the error."""
     carry = b""
     delivered = 0  # decompressed bytes handed on so far (in blocks or carry)
@@ -67,12 +69,13 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
                 if trailing:  # every member was whole: the bytes after them are no record
                     warnings.warn(InputNote(f"{source.name}: {trailing}"), stacklevel=2)
                     if buf:
-                        yield buf + (b"" if buf.endswith(b"\n") else b"\n"), None
+                        yield buf + (b"" if buf.endswith(b"\n") else b"\n"), None, None
                     return
                 cut = buf.rfind(b"\n") + 1
                 if cut:
-                    yield buf[:cut], None
-                yield buf[cut:] + b"\n", f"compressed stream ends early or is corrupt ({err}); records after this are lost"
+                    yield buf[:cut], None, None
+                lost = f"compressed stream ends early or is corrupt ({err}); records after this are lost"
+                yield buf[cut:] + b"\n", lost, None
                 return
             if not data:
                 break
@@ -85,9 +88,19 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
             # to the whole lines of this read.
             block = carry + memoryview(data)[:cut] if carry else (data if cut == len(data) else data[:cut])
             carry = data[cut:]
-            yield block, None
+            yield block, None, _stored_position(stream)
     if carry:
-        yield carry + b"\n", None
+        yield carry + b"\n", None, None
+
+
+def _stored_position(stream: Any) -> Optional[int]:
+    """How far into the stored (compressed) file a decompressed stream has
+    read, or None when it cannot say."""
+    raw = getattr(stream, "fileobj", None) or getattr(stream, "raw_file", None) or stream
+    try:
+        return int(raw.tell())
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 # The largest window the zstd format allows (``zstd --long=31``); the
@@ -158,6 +171,10 @@ class _ZstdFrames:
             data = self._frame.unused_data if self._frame.eof else b""
             if self._frame.eof:
                 self._frame = self._decoder.decompressobj()
+
+    @property
+    def raw_file(self) -> Any:
+        return self._raw
 
     def close(self) -> None:
         if self._closefd:
