@@ -15,7 +15,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import BadInputError, UsageError
-from ..io import ReadOptions, TextSpec, is_saved_dataset, read_corpus
+from ..io import ReadOptions, TextSpec, is_saved_dataset, read_corpus, resolve_inputs
 from ..patterns import PatternSet
 from ..pipeline import CurateOptions, Summary, analyze_corpus, check_rejects, filter_corpus
 from ..report import DEFAULT_TOP, require_matplotlib, write_report
@@ -139,7 +139,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     holding = np.zeros(len(patterns.categories), np.int64)
     read = rejected = text_bytes = 0
     with ProgressBar("scanning", args.quiet) as progress:
-        for chunk in read_corpus(args.input, ReadOptions(options.text)):
+        for chunk in read_corpus(resolve_inputs(args.input, options.input_format),
+                                 ReadOptions(options.text, selection=options.select)):
             check_rejects(chunk, options.on_error)
             counts = patterns.count_categories(chunk.texts.filter(chunk.reasons.is_null()), options.threads)
             if counts.num_rows:
@@ -179,6 +180,9 @@ def cmd_filter(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     if args.report:
         require_matplotlib()  # before the run, not after it
+        if not isinstance(args.out, Path):
+            raise UsageError(f"--report writes a local folder, and --out {args.out} is a URL; run cotsieve report "
+                             f"on a local copy of its metrics")
     with ProgressBar("filtering", args.quiet) as progress:
         summary = filter_corpus(args.input, args.out, rules, options, progress)
     print_summary(summary)

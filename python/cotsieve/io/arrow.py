@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Optional
 
 import numpy as np
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 
 from ..errors import BadInputError
 from .chunks import Chunk, ReadOptions, field_string, null_fields, unparsed_columns
+from .locations import is_url, opened
 from .sources import Source
 from .text import TextSpec
 
@@ -29,7 +31,8 @@ def arrow_schema(source: Source) -> pa.Schema:
     if source.kind == "dataset":
         return source.dataset.data.table.schema
     try:
-        return pq.read_schema(source.name)
+        with _parquet_file(source) as parquet:
+            return parquet.schema_arrow
     except (pa.ArrowInvalid, OSError) as err:
         raise _unreadable(source, err) from None
 
@@ -39,9 +42,21 @@ def _arrow_batches(source: Source) -> Iterator[pa.RecordBatch]:
         yield from source.dataset.data.table.to_batches(max_chunksize=_ARROW_BATCH_ROWS)
         return
     try:
-        yield from pq.ParquetFile(source.name).iter_batches(batch_size=_ARROW_BATCH_ROWS)
+        with _parquet_file(source) as parquet:
+            yield from parquet.iter_batches(batch_size=_ARROW_BATCH_ROWS)
     except (pa.ArrowInvalid, OSError) as err:
         raise _unreadable(source, err) from None
+
+
+@contextmanager
+def _parquet_file(source: Source) -> Iterator[pq.ParquetFile]:
+    """A Parquet source opened for reading: a local file by Arrow's own
+    reader, a URL or a (spooled) stream through a Python file object."""
+    if source.stream is None and not is_url(source.name):
+        yield pq.ParquetFile(source.name)
+        return
+    with opened(source.name, source.stream) as stream:
+        yield pq.ParquetFile(stream)
 
 
 def _unreadable(source: Source, err: Exception) -> BadInputError:

@@ -12,11 +12,14 @@ Example:
 
 from __future__ import annotations
 
+import bz2
 import json
+import lzma
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import IO, Any, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +30,7 @@ from isal import igzip, isal_zlib
 from .. import _core
 from ..errors import BadInputError, InputNote
 from .chunks import EMPTY_LINE, Chunk, ReadOptions, empty_line_reasons, field_string, null_fields, unparsed_columns
+from .locations import PARQUET_MAGIC, can_reread, held_compression, opened, read_head
 from .prefetch import prefetched
 from .sources import Source
 from .text import json_type, think_tagged
@@ -34,14 +38,15 @@ from .text import json_type, think_tagged
 _WHITESPACE = b" \t\r\n"
 # What a cut or corrupt compressed stream raises: Arrow and gzip raise OSError
 # subclasses, ISA-L and zstandard their own errors, and a gzip stream cut
-# short EOFError.
+# short EOFError, xz its LZMAError.
 # isal's stub declares ``isal_zlib.error`` as an Exception instance, not a class.
-STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, isal_zlib.error, zstandard.ZstdError)  # type: ignore[assignment]
+STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, isal_zlib.error, zstandard.ZstdError,  # type: ignore[assignment]
+                                                  lzma.LZMAError)
 
 
 def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
     first_row = 0
-    for block, stream_error in prefetched(_line_blocks(source, options.block_bytes)):
+    for block, stream_error in prefetched(line_blocks(source, options.block_bytes)):
         chunk = _jsonl_chunk(source, first_row, block, options)
         if stream_error:
             chunk = _reject_last(chunk, stream_error)
@@ -49,7 +54,7 @@ def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
         yield chunk
 
 
-def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optional[str]]]:
+def line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optional[str]]]:
     """Blocks of whole lines, each ending in a newline (one is added to a last
     line that lacks it). When the compressed stream is truncated or corrupt,
     the last block ends with the partial line read so far, and the error."""
@@ -93,32 +98,53 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
 # The largest window the zstd format allows (``zstd --long=31``); the
 # decoder's default stops at 128 MiB and calls valid long-window frames corrupt.
 ZSTD_MAX_WINDOW = 1 << 31
-_MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd"}
 
 
-def _decompressed(source: Source) -> Any:
+@contextmanager
+def _decompressed(source: Source) -> Iterator[Any]:
     """The decompressed bytes of a JSONL source as a stream. gzip goes through
     ISA-L (about 1.5x zlib's inflate speed, benchmarks/bench_reader.py); the
     decoders release the GIL, so the reader thread runs beside the engine."""
-    _check_compression(source)
-    if source.compression == "gzip":
-        return igzip.open(source.name, "rb")  # type: ignore[no-untyped-call]  # isal leaves igzip.open unannotated
-    if source.compression == "zstd":
-        return _ZstdFrames(open(source.name, "rb"), closefd=True)
-    return open(source.name, "rb")
+    if source.stream is None:  # a stream's compression was found from its own first bytes
+        _check_compression(source)
+    with opened(source.name, source.stream) as raw:
+        if source.compression is None:
+            yield raw
+            return
+        with _decoder(raw, source.compression, fast=True) as stream:
+            yield stream
+
+
+def _decoder(raw: IO[bytes], compression: Optional[str], fast: bool = False) -> Any:
+    """A decompressing stream over ``raw`` (which it leaves open); ``fast``
+    takes ISA-L for gzip, else Python's gzip, whose errors say where a stream breaks."""
+    if compression == "gzip":
+        if fast:
+            return igzip.IGzipFile(fileobj=raw)  # type: ignore[no-untyped-call]  # isal leaves it unannotated
+        import gzip
+
+        return gzip.GzipFile(fileobj=raw)
+    if compression == "bz2":
+        return bz2.BZ2File(raw)
+    if compression == "xz":
+        return lzma.LZMAFile(raw)
+    return _ZstdFrames(raw, closefd=False)
 
 
 def _check_compression(source: Source) -> None:
     """A file whose bytes are of another compression than its name says is named,
     with what it holds, before a decoder calls it corrupt."""
-    with open(source.name, "rb") as f:
-        head = f.read(4)
-    held = next((kind for kind, magic in _MAGIC.items() if head.startswith(magic)), None)
+    with opened(source.name) as f:
+        head = read_head(f)
+    if head.startswith(PARQUET_MAGIC):
+        raise BadInputError(f"{source.name}: the file holds Parquet data, not JSON Lines; name it .parquet "
+                            f"(or pass --format parquet)")
+    held = held_compression(head)
     if head and held != source.compression:
         says = f"{source.compression} data" if source.compression else "plain JSON Lines"
-        holds = f"{held} data" if held else "no gzip or zstd header"
+        holds = f"{held} data" if held else "no gzip, zstd, bz2 or xz header"
         raise BadInputError(f"{source.name}: the name says {says}, but the file holds {holds}; rename it "
-                            f"(.jsonl, .jsonl.gz or .jsonl.zst after what it holds)")
+                            f"(.jsonl, .jsonl.gz, .jsonl.zst, .jsonl.bz2 or .jsonl.xz after what it holds)")
 
 
 class _ZstdFrames:
@@ -175,8 +201,10 @@ def _readable_after(source: Source, skip: int) -> tuple[bytes, Optional[str]]:
     they can be read before the stream breaks; and, where the break is bytes
     after the last whole gzip member or zstd frame, what to tell the user."""
     pieces, seen, trailing = [], 0, None
+    if not can_reread(source.name, source.stream):  # a one-time stream: what it held is gone
+        return b"", None
     try:
-        with open(source.name, "rb") as raw, _python_decompressor(raw, source.compression) as stream:
+        with opened(source.name, source.stream) as raw, _decoder(raw, source.compression) as stream:
             while data := stream.read1(1 << 20) if hasattr(stream, "read1") else stream.read(1 << 20):
                 if seen + len(data) > skip:
                     pieces.append(data[max(0, skip - seen):])
@@ -193,14 +221,6 @@ def _trailing_data(err: Exception, decompressed: int) -> Optional[str]:
     if decompressed and ("Not a gzipped file" in message or "Unknown frame descriptor" in message):
         return "bytes after the last whole compressed member are not compressed data and were ignored"
     return None
-
-
-def _python_decompressor(raw: Any, compression: Optional[str]) -> Any:
-    if compression == "gzip":
-        import gzip
-
-        return gzip.GzipFile(fileobj=raw)
-    return _ZstdFrames(raw, closefd=False)
 
 
 def _reject_last(chunk: Chunk, reason: str) -> Chunk:
