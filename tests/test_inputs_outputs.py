@@ -111,6 +111,20 @@ def test_wrong_format_on_stdin_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert "does not start as Parquet" in capsys.readouterr().err
 
 
+def test_no_standard_input_or_a_terminal_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", None)
+    assert main(["scan", "-", "--quiet"]) == EXIT_USAGE
+    assert "has none" in capsys.readouterr().err
+
+    class Terminal(io.TextIOWrapper):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal(io.BytesIO(b"")))
+    assert main(["analyze", "-", "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_USAGE
+    assert "pipe a corpus in" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
 # ---------------------------------------------------------------- extensions and --format
 
 
@@ -189,11 +203,14 @@ def test_kept_format_parquet_refuses_fields_of_clashing_types(tmp_path, capsys):
 # ---------------------------------------------------------------- --limit and --sample
 
 
-def test_limit_reads_the_first_records(tmp_path, monkeypatch):
-    path = corpus_file(tmp_path, "c.jsonl")
+def test_limit_reads_the_first_records_and_no_further(tmp_path):
+    path = corpus_file(tmp_path, "c.jsonl", LINES[:20] + [b"not json\n"] + LINES[20:])
     assert main(["filter", str(path), "--out", str(tmp_path / "o"), "--limit", "7", "--quiet", *TWO_PASS]) == EXIT_OK
     assert [r["record_id"] for r in metric_rows(tmp_path / "o")] == [f"{path}:{i}" for i in range(1, 8)]
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["read"] == 7
+    # Under --on-error fail the bad line 21 stops a run that reads it, and only such a run.
+    assert main(["scan", str(path), "--limit", "20", "--quiet"]) == EXIT_OK
+    assert main(["scan", str(path), "--limit", "21", "--quiet"]) == EXIT_BAD_INPUT
 
 
 def _reference_sample(seed: int, total: int, n: int) -> list[int]:

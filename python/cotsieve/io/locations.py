@@ -114,7 +114,13 @@ def read_head(stream: IO[bytes]) -> bytes:
 
 
 def standard_input() -> IO[bytes]:
-    """This process's standard input, as bytes."""
+    """This process's standard input, as bytes; a usage error where there is
+    none, or where it is a terminal (a forgotten pipe would wait for typing)."""
+    if sys.stdin is None:
+        raise UsageError("- reads standard input, and this process has none")
+    if sys.stdin.isatty():
+        raise UsageError("- reads standard input, which is a terminal here; pipe a corpus in, e.g. "
+                         "zstdcat traces.jsonl.zst | cotsieve scan -")
     return sys.stdin.buffer
 
 
