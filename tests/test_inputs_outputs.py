@@ -95,13 +95,15 @@ def test_a_two_pass_rule_on_stdin_spools_it_and_matches_the_file(tmp_path, monke
     assert 0 < len(kept_records(tmp_path / "named")) < len(RECORDS)
 
 
-def test_dev_stdin_and_dash_read_a_real_pipe(tmp_path):
-    data = gzip.compress(b"".join(LINES))
+def test_dev_stdin_and_dash_read_a_real_pipe_or_a_redirected_file(tmp_path):
+    path = corpus_file(tmp_path, "c.jsonl.gz")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    for name in ("/dev/stdin", "-"):
-        out = tmp_path / name.strip("/").replace("/", "_")
+    for name, redirected in (("/dev/stdin", False), ("-", False), ("/dev/stdin", True)):
+        out = tmp_path / f"out-{len(list(tmp_path.iterdir()))}"
         command = [sys.executable, "-m", "cotsieve.cli", "filter", name, "--out", str(out), "--quiet", *TWO_PASS]
-        run = subprocess.run(command, input=data, capture_output=True, timeout=120, env=env)
+        with open(path, "rb") as file:  # a pipe, or the file itself as standard input
+            stdin = {"stdin": file} if redirected else {"input": path.read_bytes()}
+            run = subprocess.run(command, capture_output=True, timeout=120, env=env, **stdin)
         assert run.returncode == EXIT_OK, run.stderr.decode()
         assert (out / "kept.jsonl.gz").exists()
         assert json.loads((out / "summary.json").read_text())["read"] == len(RECORDS)

@@ -33,7 +33,7 @@ COMPRESSION_SUFFIXES = {"": None, ".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"
 # often metadata (dataset_info.json), so a folder contributes only the others.
 JSONL_SUFFIXES = {base + ext: compression for base in (".jsonl", ".ndjson", ".json")
                   for ext, compression in COMPRESSION_SUFFIXES.items()}
-_FOLDER_JSONL_SUFFIXES = {s: c for s, c in JSONL_SUFFIXES.items() if not s.startswith(".json") or s.startswith(".jsonl")}
+_FOLDER_JSONL_SUFFIXES = {s: c for s, c in JSONL_SUFFIXES.items() if not (s == ".json" or s.startswith(".json."))}
 PARQUET_SUFFIXES = (".parquet",)
 # Paths that name a stream, not a file with a name to go by.
 _STREAM_PATHS = ("/dev/", "/proc/")
