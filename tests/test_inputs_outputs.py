@@ -346,6 +346,8 @@ def test_missing_remote_input_and_unknown_store(memory_fs, tmp_path, capsys):
     assert "nosuchstore" in capsys.readouterr().err
     path = corpus_file(tmp_path, "c.jsonl")
     assert main(["filter", str(path), "--out", "memory://r", "--where", "n_steps >= 1", "--report"]) == EXIT_USAGE
+    assert main(["report", str(path), "--out", "memory://r"]) == EXIT_USAGE
+    assert "report writes a local folder" in capsys.readouterr().err
 
 
 def test_file_urls_are_local_paths(tmp_path):

@@ -198,6 +198,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                             steps=args.steps)
     if args.top < 1:
         raise UsageError("--top must be at least 1")
+    if not isinstance(args.out, Path):
+        raise UsageError(f"report writes a local folder; --out {args.out} is a URL")
     _report(args.metrics, args.out, args.corpus, rules or None, args.group, options, args.force, args.top,
             args.quiet)
     return EXIT_OK

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", parents=[_text_options()], help="write an HTML report with figures",
                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("metrics", type=Path, help="metrics.parquet, or the --out folder of analyze/filter")
-    report.add_argument("--out", required=True, type=Path, help="report folder")
+    report.add_argument("--out", required=True, type=out_location, help="report folder (local)")
     report.add_argument("--force", action="store_true", help="overwrite an existing report")
     report.add_argument("--corpus", nargs="+", metavar="INPUT",
                         help="the input of analyze/filter, for trace views (default: the files the metrics name)")
