@@ -8,6 +8,7 @@ import io
 import json
 import lzma
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+import hermetic
 from cotsieve.cli import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, EXIT_OK, EXIT_OUTPUT_EXISTS, EXIT_USAGE, main
 from cotsieve.io import Chunk, ReadOptions, Selection, Source, read_corpus, resolve_inputs
 from cotsieve.io.select import selected
@@ -361,6 +363,10 @@ def test_file_urls_are_local_paths(tmp_path):
 # ---------------------------------------------------------------- a real S3-compatible server
 
 S3_HOST = "127.0.0.20"  # a loopback address of its own (Ray's test nodes take 127.0.0.2-9)
+# moto's server binds through http.server, which looks up the name of its
+# address (socket.getfqdn): for an address /etc/hosts does not name, a DNS
+# query past loopback. The server runs with that lookup turned off.
+MOTO_SERVER = "import socket, sys; socket.getfqdn = lambda name='': name; from moto.server import main; main(sys.argv[1:])"
 
 
 @pytest.fixture(scope="module")
@@ -371,7 +377,7 @@ def s3_server():
     with socket.socket() as probe:
         probe.bind((S3_HOST, 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(["timeout", "600", sys.executable, "-m", "moto.server", "-H", S3_HOST, "-p", str(port)],
+    server = subprocess.Popen(["timeout", "600", sys.executable, "-c", MOTO_SERVER, "-H", S3_HOST, "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://{S3_HOST}:{port}"
     before = os.environ.get("AWS_ENDPOINT_URL")
@@ -414,3 +420,26 @@ def test_s3_in_and_out_match_a_local_run(s3_server, tmp_path, capsys):
     capsys.readouterr()
     assert main(["scan", "s3://no-such-bucket/a.jsonl", "--quiet"]) == EXIT_BAD_INPUT
     assert "s3://no-such-bucket/a.jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_s3_round_trip_reaches_nothing_past_loopback(tmp_path):
+    """The S3 test above, run under strace: no connect or send of any of its
+    processes (pytest, s3fs, moto's server) leaves loopback."""
+    from test_hermetic import TRACED_CALLS
+
+    strace = shutil.which("strace")
+    if not strace:
+        pytest.skip("strace is not installed (Debian: apt-get install -y strace)")
+    able = subprocess.run([strace, "-qq", "-o", os.devnull, "true"], capture_output=True, text=True)
+    if able.returncode != 0:  # ptrace refused: under another tracer, or a sandbox that forbids it
+        pytest.skip(f"strace cannot trace here: {able.stderr.strip().splitlines()[-1]}")
+    log = tmp_path / "strace.log"
+    pytest_run = [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-k", "test_s3_in_and_out"]
+    run = subprocess.run([strace, "-f", "-qq", "-e", f"trace={TRACED_CALLS}", "-o", str(log), *pytest_run],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
+    lines = log.read_text(errors="replace").splitlines()
+    assert any(S3_HOST in line for line in lines), "strace recorded no connect to the S3 server: the trace did not work"
+    assert hermetic.off_loopback(lines) == []
