@@ -174,6 +174,27 @@ def test_truncated_xz_and_bz2_say_so_and_keep_what_decodes(tmp_path, name, whole
     assert (len(reasons) > 1) == whole_before_cut
 
 
+@pytest.mark.parametrize("suffix", [".bz2", ".xz", ".zst"])
+@pytest.mark.parametrize("piped", [False, True])
+def test_bytes_after_the_last_whole_stream_are_a_note_not_a_silent_skip(tmp_path, monkeypatch, capsys, suffix, piped):
+    path = corpus_file(tmp_path, "c.jsonl" + suffix)
+    path.write_bytes(path.read_bytes() + b"garbage\n")
+    if piped:
+        with_stdin(monkeypatch, path.read_bytes())
+    assert main(["analyze", "-" if piped else str(path), "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_OK
+    assert "were ignored" in capsys.readouterr().err
+    assert len(metric_rows(tmp_path / "o")) == len(RECORDS)
+
+
+def test_a_cut_xz_stream_on_stdin_keeps_the_records_before_the_cut(tmp_path, monkeypatch):
+    with_stdin(monkeypatch, corpus_file(tmp_path, "c.jsonl.xz").read_bytes()[:-40])
+    assert main(["analyze", "-", "--out", str(tmp_path / "o"), "--quiet", "--on-error", "skip"]) == EXIT_OK
+    [rejected] = [json.loads(line) for line in (tmp_path / "o" / "rejected.jsonl").read_text().splitlines()]
+    assert rejected["reason"].startswith("compressed stream ends early")
+    assert [r["record_id"] for r in metric_rows(tmp_path / "o")] == [f"<stdin>:{i}" for i in range(1, rejected["row"] + 1)]
+    assert rejected["row"] > 1
+
+
 def test_the_kept_corpus_of_xz_input_is_zstd(tmp_path):
     path = corpus_file(tmp_path, "c.jsonl.xz")
     assert main(["filter", str(path), "--out", str(tmp_path / "o"), "--where", "n_steps >= 2", "--quiet"]) == EXIT_OK

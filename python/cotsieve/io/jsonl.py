@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Optional
+from typing import IO, Any, Callable, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -67,7 +67,7 @@ def line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optio
             except STREAM_ERRORS as err:
                 # A decoder may drop what it decompressed in the failing read:
                 # recover those bytes, and yield their whole lines before the break.
-                recovered, trailing = _readable_after(source, delivered)
+                recovered, trailing = _readable_after(source, delivered, err)
                 buf = carry + recovered
                 if trailing:  # every member was whole: the bytes after them are no record
                     warnings.warn(InputNote(f"{source.name}: {trailing}"), stacklevel=2)
@@ -125,10 +125,10 @@ def _decoder(raw: IO[bytes], compression: Optional[str], fast: bool = False) -> 
 
         return gzip.GzipFile(fileobj=raw)
     if compression == "bz2":
-        return bz2.BZ2File(raw)
+        return _Frames(raw, bz2.BZ2Decompressor, "bz2")
     if compression == "xz":
-        return lzma.LZMAFile(raw)
-    return _ZstdFrames(raw, closefd=False)
+        return _Frames(raw, lzma.LZMADecompressor, "xz")
+    return _Frames(raw, zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).decompressobj, "zstd")
 
 
 def _check_compression(source: Source) -> None:
@@ -147,19 +147,27 @@ def _check_compression(source: Source) -> None:
                             f"(.jsonl, .jsonl.gz, .jsonl.zst, .jsonl.bz2 or .jsonl.xz after what it holds)")
 
 
-class _ZstdFrames:
-    """The decompressed bytes of consecutive zstd frames, as a stream. Unlike
-    zstandard's own stream reader, which ends quietly where the input ends, a
-    stream cut inside a frame raises, so a truncated file is never read as a
-    shorter whole one. ``read(size)`` returns at least ``size`` bytes until the
-    end (more when a decoded piece overshoots: the readers cut at newlines
-    themselves, and a second copy to trim would cost a pass over the data)."""
+class _NotAFrame(OSError):
+    """Bytes after whole compressed frames that start no frame."""
 
-    def __init__(self, raw: Any, closefd: bool):
-        self._raw, self._closefd = raw, closefd
-        self._decoder = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
-        self._frame = self._decoder.decompressobj()
+
+class _Frames:
+    """The decompressed bytes of consecutive zstd frames (or bz2 or xz
+    streams), as a stream. Unlike the libraries' own stream readers, which end
+    quietly where the input ends (zstandard) or skip what follows the last
+    whole stream (bz2, lzma), a stream cut inside a frame raises, so a
+    truncated file is never read as a shorter whole one, and bytes after the
+    last whole frame raise :class:`_NotAFrame` (the reader notes them); the
+    bytes decoded before either go out first. ``read(size)`` returns at least
+    ``size`` bytes until the end (more when a decoded piece overshoots: the
+    readers cut at newlines themselves, and a second copy to trim would cost
+    a pass over the data)."""
+
+    def __init__(self, raw: Any, new_frame: Callable[[], Any], kind: str):
+        self._raw, self._new_frame, self._kind = raw, new_frame, kind
+        self._frame = new_frame()
         self._inside_frame = False
+        self._whole_frames = 0
         self._pending: list[bytes] = []
         self._pending_bytes = 0
 
@@ -168,41 +176,64 @@ class _ZstdFrames:
             data = self._raw.read(1 << 20)
             if not data:
                 if self._inside_frame and not self._pending_bytes:  # what came before the cut goes out first
-                    raise zstandard.ZstdError("the stream ends inside a zstd frame (truncated file)")
+                    raise EOFError(f"the stream ends inside a {self._kind} frame (truncated file)")
                 break
-            self._decode(data)
+            try:
+                self._decode(data)
+            except STREAM_ERRORS as err:
+                if not self._pending_bytes:
+                    raise
+                self._raw = _Failing(err)  # what was decoded before the break goes out first
+                break
         out = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending, self._pending_bytes = [], 0
         return out
 
     def _decode(self, data: bytes) -> None:
         while data:
-            out = self._frame.decompress(data)
+            try:
+                out = self._frame.decompress(data)
+            except STREAM_ERRORS as err:
+                if self._whole_frames and not self._inside_frame:
+                    raise _NotAFrame(f"bytes after the last whole {self._kind} frame start no frame: {err}") from err
+                raise
             self._pending.append(out)
             self._pending_bytes += len(out)
             self._inside_frame = not self._frame.eof
             data = self._frame.unused_data if self._frame.eof else b""
             if self._frame.eof:
-                self._frame = self._decoder.decompressobj()
+                self._whole_frames += 1
+                self._frame = self._new_frame()
 
     def close(self) -> None:
-        if self._closefd:
-            self._raw.close()
+        """Nothing to close: the raw stream is its opener's."""
 
-    def __enter__(self) -> _ZstdFrames:
+    def __enter__(self) -> _Frames:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
-def _readable_after(source: Source, skip: int) -> tuple[bytes, Optional[str]]:
+class _Failing:
+    """A raw stream that broke: its next read raises the error it broke with."""
+
+    def __init__(self, error: BaseException):
+        self._error = error
+
+    def read(self, size: int) -> bytes:
+        raise self._error
+
+
+def _readable_after(source: Source, skip: int, error: BaseException) -> tuple[bytes, Optional[str]]:
     """The decompressed bytes of ``source`` after the first ``skip``, as far as
-    they can be read before the stream breaks; and, where the break is bytes
-    after the last whole gzip member or zstd frame, what to tell the user."""
+    they can be read before the stream breaks (``error``); and, where the
+    break is bytes after the last whole gzip member or compressed frame, what
+    to tell the user. A one-time stream cannot be read again: what its
+    decoder dropped is lost, and only ``error`` tells what the break is."""
     pieces, seen, trailing = [], 0, None
-    if not can_reread(source.name, source.stream):  # a one-time stream: what it held is gone
-        return b"", None
+    if not can_reread(source.name, source.stream):
+        return b"", _trailing_data(error, skip)
     try:
         with opened(source.name, source.stream) as raw, _decoder(raw, source.compression) as stream:
             while data := stream.read1(1 << 20) if hasattr(stream, "read1") else stream.read(1 << 20):
@@ -214,11 +245,11 @@ def _readable_after(source: Source, skip: int) -> tuple[bytes, Optional[str]]:
     return b"".join(pieces), trailing
 
 
-def _trailing_data(err: Exception, decompressed: int) -> Optional[str]:
+def _trailing_data(err: BaseException, decompressed: int) -> Optional[str]:
     """The note for bytes that follow whole members or frames (``gzip -d``
     ignores them with a warning), or None when the break is a real corruption."""
     message = str(err)
-    if decompressed and ("Not a gzipped file" in message or "Unknown frame descriptor" in message):
+    if decompressed and (isinstance(err, _NotAFrame) or "Not a gzipped file" in message):
         return "bytes after the last whole compressed member are not compressed data and were ignored"
     return None
 
