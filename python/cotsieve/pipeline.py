@@ -318,11 +318,11 @@ def _run(inputs: Any, out_dir: Union[str, Path], rules: RuleSet, options: Curate
     _check_rule_columns(rules, analyzer)
     fields = tuple(dict.fromkeys(options.fields + rules.fields))
     check_field_names(fields, analyzer)
-    if rules.corpus_wide:
-        sources = reread_streams(sources, "a rule over the whole corpus reads the input twice")
     with output_folder(out_dir, options.force) as folder:
         paths = plan_outputs(folder.local, sources, with_kept, options.force, options.kept_format)
         folder.check_free(paths.all(), [s.name for s in sources])
+        if rules.corpus_wide:  # once the outputs are known to be free
+            sources = reread_streams(sources, "a rule over the whole corpus reads the input twice")
         summary = Summary([s.name for s in sources],
                           outputs={k: folder.shown(v) for k, v in asdict(paths).items() if v})
         _write_all(Outputs(paths, sources, options), rules, analyzer, options, fields, summary, progress, sources)
