@@ -12,6 +12,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 MODULES = ["cotsieve", "cotsieve.patterns", "cotsieve.analysis", "cotsieve.errors",
            "cotsieve.io", "cotsieve.io.sources", "cotsieve.io.text", "cotsieve.io.chunks", "cotsieve.io.prefetch",
            "cotsieve.io.jsonl", "cotsieve.io.arrow", "cotsieve.io.corpus", "cotsieve.io.writers",
+           "cotsieve.io.locations", "cotsieve.io.select", "cotsieve.io.kept_parquet", "cotsieve.io.staged",
            "cotsieve.rules", "cotsieve.pipeline", "cotsieve.testing", "cotsieve.demo", "cotsieve.report",
            "cotsieve.cli", "cotsieve.cli.exit_codes", "cotsieve.cli.process", "cotsieve.progress",
            "cotsieve.cli.progress", "cotsieve.cli.completion"]

@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
@@ -38,16 +37,21 @@ import pyarrow.parquet as pq
 
 from .analysis import Analyzer, analyzer_for
 from .errors import OutputExistsError, UsageError
-from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Source, TextSpec, arrow_schema, prefetched, \
-    read_corpus, resolve_inputs
+from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Selection, Source, TextSpec, arrow_schema, \
+    input_state, prefetched, read_corpus, reread_streams, resolve_inputs
+from .io.kept_parquet import JsonlAsParquetWriter
+from .io.staged import output_folder
 from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, WriteBehind, \
     commit_together, write_json
-from .io.outdir import OutputFolder
 from .patterns import PatternSet, suggest
 from .progress import Progress, RunProgress, run_progress
 from .rules import TIE_KEY, Rule, RuleSet
 
 ON_ERROR = ("fail", "skip")
+KEPT_FORMATS = ("same", "parquet")
+# bz2 and xz are read, but written ten to a hundred times slower than zstd:
+# the kept corpus of such an input is zstd.
+KEPT_COMPRESSION = {None: None, "gzip": "gzip", "zstd": "zstd", "bz2": "zstd", "xz": "zstd"}
 _ORDINAL = "_ordinal"
 # Columns of metrics.parquet that the pipeline itself writes, beside the metrics.
 ID_COLUMNS = ("record_id", "file", "row")
@@ -63,6 +67,10 @@ class CurateOptions:
     ``on_error="fail"`` stops at the first unusable record (empty lines
     excepted) and writes nothing; ``"skip"`` records it in ``rejected.jsonl``.
     ``compression_level`` applies to a gzip/zstd kept corpus.
+    ``input_format`` (``"jsonl"``/``"parquet"``) overrides what input names
+    say; ``kept_format="parquet"`` writes the kept corpus as Parquet whatever
+    came in (``"same"``: in the input's format). ``select`` reads only the
+    first records, or a sample of them (:class:`~cotsieve.io.Selection`).
     """
 
     text: TextSpec = TextSpec()
@@ -74,10 +82,15 @@ class CurateOptions:
     force: bool = False
     compression_level: Optional[int] = None
     block_bytes: int = 16 << 20
+    input_format: Optional[str] = None
+    kept_format: str = "same"
+    select: Selection = Selection()
 
     def __post_init__(self) -> None:
         if self.on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {self.on_error!r}")
+        if self.kept_format not in KEPT_FORMATS:
+            raise ValueError(f"kept_format must be one of {list(KEPT_FORMATS)}, got {self.kept_format!r}")
 
 
 @dataclass
@@ -126,18 +139,20 @@ class OutputPaths:
         return [p for p in (self.kept, self.rejected, self.metrics, self.summary) if p is not None]
 
 
-def kept_name(sources: Sequence[Source]) -> str:
-    """``kept.jsonl``, ``kept.jsonl.gz``, ``kept.jsonl.zst`` or ``kept.parquet``, after the first input."""
+def kept_name(sources: Sequence[Source], kept_format: str = "same") -> str:
+    """``kept.jsonl``, ``kept.jsonl.gz``, ``kept.jsonl.zst`` or ``kept.parquet``, after the first input
+    (``kept.parquet`` whatever it is under ``kept_format="parquet"``)."""
     first = sources[0]
-    if first.kind != "jsonl":
+    if first.kind != "jsonl" or kept_format == "parquet":
         return "kept.parquet"
-    return {None: "kept.jsonl", "gzip": "kept.jsonl.gz", "zstd": "kept.jsonl.zst"}[first.compression]
+    return {None: "kept.jsonl", "gzip": "kept.jsonl.gz", "zstd": "kept.jsonl.zst"}[KEPT_COMPRESSION[first.compression]]
 
 
-def plan_outputs(out_dir: Union[str, Path], sources: Sequence[Source], with_kept: bool, force: bool) -> OutputPaths:
+def plan_outputs(out_dir: Union[str, Path], sources: Sequence[Source], with_kept: bool, force: bool,
+                 kept_format: str = "same") -> OutputPaths:
     """Output paths inside ``out_dir``; refuses to touch an input, or an existing output without ``force``."""
     folder = Path(out_dir)
-    kept = folder / kept_name(sources) if with_kept and sources else None
+    kept = folder / kept_name(sources, kept_format) if with_kept and sources else None
     paths = OutputPaths(kept, folder / "rejected.jsonl", folder / "metrics.parquet", folder / "summary.json")
     inputs = {Path(s.name).resolve() for s in sources if s.kind != "dataset"}
     for path in paths.all():
@@ -192,10 +207,13 @@ class Outputs:
             self.kept.close()
 
 
-def _kept_writer(path: Path, sources: Sequence[Source], options: CurateOptions) -> Union[JsonlKeptWriter, ParquetKeptWriter]:
-    if sources[0].kind == "jsonl":
-        return JsonlKeptWriter(path, sources[0].compression, options.compression_level, options.threads)
-    return ParquetKeptWriter(path, _unified_schema(sources))
+def _kept_writer(path: Path, sources: Sequence[Source], options: CurateOptions
+                 ) -> Union[JsonlKeptWriter, ParquetKeptWriter, JsonlAsParquetWriter]:
+    if sources[0].kind != "jsonl":
+        return ParquetKeptWriter(path, _unified_schema(sources))
+    if options.kept_format == "parquet":
+        return JsonlAsParquetWriter(path)
+    return JsonlKeptWriter(path, KEPT_COMPRESSION[sources[0].compression], options.compression_level, options.threads)
 
 
 def _unified_schema(sources: Sequence[Source]) -> pa.Schema:
@@ -221,7 +239,7 @@ def check_rejects(chunk: Chunk, on_error: str) -> None:
 
 def record_ids(chunk: Chunk, rows: np.ndarray) -> pa.Table:
     """``record_id`` (``file:line``, 1-based, for JSONL; ``file#row``, 0-based, otherwise), ``file``, ``row``."""
-    absolute = chunk.first_row + rows
+    absolute = chunk.row_numbers(rows)
     jsonl = chunk.source.kind == "jsonl"
     shown = pc.cast(pa.array(absolute + 1 if jsonl else absolute), pa.string())
     separator = ":" if jsonl else "#"
@@ -295,18 +313,23 @@ def filter_corpus(inputs: Any, out_dir: Union[str, Path], rules: Union[RuleSet, 
 def _run(inputs: Any, out_dir: Union[str, Path], rules: RuleSet, options: CurateOptions,
          progress: Optional[Progress], with_kept: bool) -> Summary:
     started = time.perf_counter()
-    sources = resolve_inputs(inputs)
+    sources = resolve_inputs(inputs, options.input_format)
     analyzer = Analyzer(options.patterns, options.steps)
     _check_rule_columns(rules, analyzer)
     fields = tuple(dict.fromkeys(options.fields + rules.fields))
     check_field_names(fields, analyzer)
-    with OutputFolder(out_dir):
-        paths = plan_outputs(out_dir, sources, with_kept, options.force)
-        summary = Summary([s.name for s in sources], outputs={k: str(v) for k, v in asdict(paths).items() if v})
+    with output_folder(out_dir, options.force) as folder:
+        paths = plan_outputs(folder.local, sources, with_kept, options.force, options.kept_format)
+        folder.check_free(paths.all(), [s.name for s in sources])
+        if rules.corpus_wide:  # once the outputs are known to be free
+            sources = reread_streams(sources, "a rule over the whole corpus reads the input twice")
+        summary = Summary([s.name for s in sources],
+                          outputs={k: folder.shown(v) for k, v in asdict(paths).items() if v})
         _write_all(Outputs(paths, sources, options), rules, analyzer, options, fields, summary, progress, sources)
         summary.seconds["total"] = time.perf_counter() - started
         _check_balance(summary)
         write_json(paths.summary, summary.as_dict())
+        folder.publish(paths.all())
     return summary
 
 
@@ -352,7 +375,7 @@ class _OnePass:
 
     def read_options(self, parse: bool = True) -> ReadOptions:
         o = self.options
-        return ReadOptions(o.text, self.fields, parse, o.block_bytes)
+        return ReadOptions(o.text, self.fields, parse, o.block_bytes, o.select)
 
     def chunks(self, parse: bool = True) -> Iterator[Chunk]:
         return prefetched(read_corpus(self.sources, self.read_options(parse)),
@@ -533,17 +556,9 @@ class _TwoPass(_OnePass):
                                      f"{now.get(name)} now)")
 
 
-def _file_states(sources: Sequence[Source]) -> dict[str, Optional[tuple[int, int]]]:
-    """Size and modification time of each input file (None once it is gone)."""
-    states: dict[str, Optional[tuple[int, int]]] = {}
-    for source in sources:
-        if source.kind != "dataset":
-            try:
-                stat = os.stat(source.name)
-                states[source.name] = (stat.st_size, stat.st_mtime_ns)
-            except OSError:
-                states[source.name] = None
-    return states
+def _file_states(sources: Sequence[Source]) -> dict[str, Optional[tuple[Any, Any]]]:
+    """Size and modification stamp of each input file or object (None once it is gone)."""
+    return {source.name: input_state(source) for source in sources if source.kind != "dataset"}
 
 
 def _changed_between_passes(where: str, first_count: int) -> BadInputError:

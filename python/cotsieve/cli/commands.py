@@ -183,11 +183,11 @@ class ScanCounts:
 def cmd_scan(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     patterns: PatternSet = options.patterns  # type: ignore[assignment]
-    sources = resolve_inputs(args.input)
+    sources = resolve_inputs(args.input, options.input_format)
     counts = ScanCounts(patterns.categories, [s.name for s in sources])
     with corpus_progress(args) as progress:
         progress.start_pass("scanning", 1, 1, sources)
-        for chunk in read_corpus(sources, ReadOptions(options.text)):
+        for chunk in read_corpus(sources, ReadOptions(options.text, selection=options.select)):
             check_rejects(chunk, options.on_error)
             counts.add(chunk, patterns.count_categories(chunk.texts.filter(chunk.reasons.is_null()), options.threads))
             progress.advance(chunk)
@@ -233,6 +233,9 @@ def cmd_filter(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     if args.report:
         require_matplotlib()  # before the run, not after it
+        if not isinstance(args.out, Path):
+            raise UsageError(f"--report writes a local folder, and --out {args.out} is a URL; run cotsieve report "
+                             f"on a local copy of its metrics")
     with corpus_progress(args) as progress:
         summary = filter_corpus(args.input, args.out, rules, options, progress)
     screen = finish_run(summary, args)
@@ -248,6 +251,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                             steps=args.steps)
     if args.top < 1:
         raise UsageError("--top must be at least 1")
+    if not isinstance(args.out, Path):
+        raise UsageError(f"report writes a local folder; --out {args.out} is a URL")
     _report(args.metrics, args.out, args.corpus, rules or None, args.group, options, args.force, args.top,
             args.quiet)
     return EXIT_OK

@@ -7,13 +7,14 @@ import sys
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Union
 
 from ..analysis import STEP_MODES
 from ..errors import UsageError
-from ..io import THINK_MODES, TextSpec
+from ..io import FORMATS, THINK_MODES, Selection, TextSpec
+from ..io.locations import is_url, local_path
 from ..patterns import MAX_THREADS, PatternSet
-from ..pipeline import CurateOptions
+from ..pipeline import KEPT_FORMATS, CurateOptions
 from ..report import DEFAULT_TOP
 from ..rules import LENGTH_COLUMN, TIE_KEY, TIES, DropShare, Rule, parse_rule, parse_share
 from .console import err_console
@@ -40,6 +41,10 @@ exit codes: 0 ok, 1 bad input, 2 usage error (also: report without matplotlib), 
 """
 
 
+INPUT_HELP = ("file(s), directory, glob or URL (s3://, gs://, hf://, https://, ...) of .jsonl/.ndjson/.json "
+              "[.gz|.zst|.bz2|.xz] or .parquet; - reads standard input")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse exits 2 too; keep its message, add the hint
         self.print_usage(sys.stderr)
@@ -56,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan = commands.add_parser("scan", parents=[_reading_options(SKIP_COUNTED)],
                                help="count markers per category and print a table (or --json, --csv)",
                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    scan.add_argument("input", nargs="+", help="file(s), directory or glob of .jsonl[.gz|.zst] / .parquet")
+    scan.add_argument("input", nargs="+", help=INPUT_HELP)
     printed = scan.add_mutually_exclusive_group()
     printed.add_argument("--json", dest="print_as", action="store_const", const="json", default="table",
                          help="print the counts as one JSON object on stdout instead of the table")
@@ -64,10 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="print the table as CSV on stdout, one row per category")
     analyze = commands.add_parser("analyze", parents=[reading, _output_options()], help="write per-trace metrics",
                                   epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    analyze.add_argument("input", nargs="+", help="file(s), directory or glob of .jsonl[.gz|.zst] / .parquet")
+    analyze.add_argument("input", nargs="+", help=INPUT_HELP)
     filt = commands.add_parser("filter", parents=[reading, _output_options()], help="write metrics and the kept corpus",
                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    filt.add_argument("input", nargs="+", help="file(s), directory or glob of .jsonl[.gz|.zst] / .parquet")
+    filt.add_argument("input", nargs="+", help=INPUT_HELP)
+    filt.add_argument("--kept-format", choices=KEPT_FORMATS, default="same",
+                      help="same: the kept corpus in the input's format (default); parquet: as Parquet whatever "
+                           "came in")
     filt.add_argument("--compression-level", type=int, help="gzip/zstd level of the kept corpus (default 1 / 3)")
     filt.add_argument("--report", action="store_true",
                       help="also write a visual report to OUT/report/ (needs pip install 'cotsieve[report]')")
@@ -75,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", parents=[_text_options()], help="write an HTML report with figures",
                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     report.add_argument("metrics", type=Path, help="metrics.parquet, or the --out folder of analyze/filter")
-    report.add_argument("--out", required=True, type=Path, help="report folder")
+    report.add_argument("--out", required=True, type=out_location, help="report folder (local)")
     report.add_argument("--force", action="store_true", help="overwrite an existing report")
     report.add_argument("--corpus", nargs="+", metavar="INPUT",
                         help="the input of analyze/filter, for trace views (default: the files the metrics name)")
@@ -126,6 +134,12 @@ def _reading_options(skipped: str) -> _Parser:
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help=f"fail: stop at the first unusable record (exit 1); skip: {skipped}, and go on")
     _add_progress_options(p)
+    p.add_argument("--format", choices=FORMATS, help="read every input as this format, whatever its name says "
+                                                     "(default: from the name; - and pipes: from the first bytes)")
+    p.add_argument("--limit", type=int, metavar="N", help="read only the first N records")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="read a uniform sample of N records, the same for the same --seed (docs/cli.md)")
+    p.add_argument("--seed", type=int, metavar="S", help="seed of --sample (default 0)")
     return p
 
 
@@ -143,7 +157,8 @@ def _add_summary_json(p: argparse.ArgumentParser) -> None:
 
 def _output_options() -> _Parser:
     p = _Parser(add_help=False)
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, type=out_location,
+                   help="output folder, or a URL of one (s3://bucket/run/, uploaded when the run is done)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--field", action="append", default=[], dest="fields", metavar="NAME",
                    help="copy this record field into metrics.parquet (repeatable), e.g. id")
@@ -167,6 +182,19 @@ def _rule_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--where", "--rule", action="append", default=[], dest="rules", metavar="RULE",
                    help="extra rule (repeatable): 'METRIC OP NUMBER', 'drop-top 10%% METRIC [per FIELD]', "
                         "'step_count_ratio <= 1.5 vs SOURCE [problem FIELD] [source FIELD]'")
+
+
+def out_location(text: str) -> Union[Path, str]:
+    """An ``--out`` argument: a local folder as a ``Path`` (a ``file://`` URL
+    too), any other URL as the string (a ``Path`` would fold its ``//``)."""
+    return text if is_url(text) else Path(local_path(text))
+
+
+def selection_from_args(args: argparse.Namespace) -> Selection:
+    """The records ``--limit``, ``--sample`` and ``--seed`` ask for."""
+    if args.seed is not None and args.sample is None:
+        raise UsageError("--seed goes with --sample N")
+    return Selection(args.limit, args.sample, args.seed or 0)
 
 
 def rules_from_args(args: argparse.Namespace, required: bool = True) -> list[Rule]:
@@ -195,4 +223,5 @@ def options_from_args(args: argparse.Namespace) -> CurateOptions:
         text=TextSpec(args.text_field, args.think), patterns=PatternSet.load(args.patterns), steps=args.steps,
         fields=tuple(getattr(args, "fields", ())), threads=args.threads, on_error=args.on_error,
         force=getattr(args, "force", False), compression_level=getattr(args, "compression_level", None),
+        input_format=args.format, kept_format=getattr(args, "kept_format", "same"), select=selection_from_args(args),
     )

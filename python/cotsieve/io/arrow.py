@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Optional
 
 import numpy as np
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 
 from ..errors import BadInputError
 from .chunks import Chunk, ReadOptions, field_string, null_fields, unparsed_columns
+from .locations import is_url, opened
 from .sources import Source
 from .text import TextSpec
 
@@ -30,7 +32,8 @@ def arrow_schema(source: Source) -> pa.Schema:
     if source.kind == "dataset":
         return source.dataset.data.table.schema
     try:
-        return pq.read_schema(source.name)
+        with _parquet_file(source) as parquet:
+            return parquet.schema_arrow
     except (pa.ArrowInvalid, OSError) as err:
         raise _unreadable(source, err) from None
 
@@ -40,9 +43,21 @@ def _arrow_batches(source: Source) -> Iterator[pa.RecordBatch]:
         yield from source.dataset.data.table.to_batches(max_chunksize=_ARROW_BATCH_ROWS)
         return
     try:
-        yield from pq.ParquetFile(source.name).iter_batches(batch_size=_ARROW_BATCH_ROWS)
+        with _parquet_file(source) as parquet:
+            yield from parquet.iter_batches(batch_size=_ARROW_BATCH_ROWS)
     except (pa.ArrowInvalid, OSError) as err:
         raise _unreadable(source, err) from None
+
+
+@contextmanager
+def _parquet_file(source: Source) -> Iterator[pq.ParquetFile]:
+    """A Parquet source opened for reading: a local file by Arrow's own
+    reader, a URL or a (spooled) stream through a Python file object."""
+    if source.stream is None and not is_url(source.name):
+        yield pq.ParquetFile(source.name)
+        return
+    with opened(source.name, source.stream) as stream:
+        yield pq.ParquetFile(stream)
 
 
 def _unreadable(source: Source, err: Exception) -> BadInputError:
@@ -61,7 +76,7 @@ def read_arrow(source: Source, options: ReadOptions) -> Iterator[Chunk]:
                 else null_fields(n, ())
         else:
             texts, reasons, fields = unparsed_columns(n, np.zeros(n, bool), options)
-        yield Chunk(source, first_row, texts, reasons, fields, batch, batch.nbytes, position(first_row + n))
+        yield Chunk(source, first_row, texts, reasons, fields, batch, batch.nbytes, position=position(first_row + n))
         first_row += n
 
 

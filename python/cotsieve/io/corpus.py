@@ -12,12 +12,14 @@ from typing import Any, TypeGuard, Union
 from .arrow import read_arrow
 from .chunks import Chunk, ReadOptions
 from .jsonl import read_jsonl
+from .select import selected
 from .sources import Source, resolve_inputs
 
 
 def read_corpus(inputs: Union[str, Sequence[str], list[Source], Any], options: ReadOptions = ReadOptions()
                 ) -> Iterator[Chunk]:
-    """Stream every record of every input shard as :class:`Chunk` objects.
+    """Stream every record of every input shard as :class:`Chunk` objects
+    (those of ``options.selection``, when it limits or samples them).
 
     Example:
         >>> import os, tempfile
@@ -27,6 +29,10 @@ def read_corpus(inputs: Union[str, Sequence[str], list[Source], Any], options: R
         [(2, [None, 'empty line'])]
     """
     sources = inputs if _is_source_list(inputs) else resolve_inputs(inputs)
+    yield from selected(_every_chunk(sources, options), options.selection)
+
+
+def _every_chunk(sources: list[Source], options: ReadOptions) -> Iterator[Chunk]:
     for source in sources:
         if source.kind == "jsonl":
             yield from read_jsonl(source, options)

@@ -12,11 +12,14 @@ Example:
 
 from __future__ import annotations
 
+import bz2
 import json
+import lzma
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import IO, Any, Callable, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +30,7 @@ from isal import igzip, isal_zlib
 from .. import _core
 from ..errors import BadInputError, InputNote
 from .chunks import EMPTY_LINE, Chunk, ReadOptions, empty_line_reasons, field_string, null_fields, unparsed_columns
+from .locations import PARQUET_MAGIC, can_reread, held_compression, opened, read_head
 from .prefetch import prefetched
 from .sources import Source
 from .text import json_type, think_tagged
@@ -34,14 +38,15 @@ from .text import json_type, think_tagged
 _WHITESPACE = b" \t\r\n"
 # What a cut or corrupt compressed stream raises: Arrow and gzip raise OSError
 # subclasses, ISA-L and zstandard their own errors, and a gzip stream cut
-# short EOFError.
+# short EOFError, xz its LZMAError.
 # isal's stub declares ``isal_zlib.error`` as an Exception instance, not a class.
-STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, isal_zlib.error, zstandard.ZstdError)  # type: ignore[assignment]
+STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, isal_zlib.error, zstandard.ZstdError,  # type: ignore[assignment]
+                                                  lzma.LZMAError)
 
 
 def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
     first_row = 0
-    for block, stream_error, position in prefetched(_line_blocks(source, options.block_bytes)):
+    for block, stream_error, position in prefetched(line_blocks(source, options.block_bytes)):
         chunk = _jsonl_chunk(source, first_row, block, options)
         if stream_error:
             chunk = _reject_last(chunk, stream_error)
@@ -50,7 +55,7 @@ def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
         yield chunk
 
 
-def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optional[str], Optional[int]]]:
+def line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optional[str], Optional[int]]]:
     """Blocks of whole lines, each ending in a newline (one is added to a last
     line that lacks it), with how far into the stored file reading has got
     (None where unknown). When the compressed stream is truncated or corrupt,
@@ -64,7 +69,7 @@ def _line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Opti
             except STREAM_ERRORS as err:
                 # A decoder may drop what it decompressed in the failing read:
                 # recover those bytes, and yield their whole lines before the break.
-                recovered, trailing = _readable_after(source, delivered)
+                recovered, trailing = _readable_after(source, delivered, err)
                 buf = carry + recovered
                 if trailing:  # every member was whole: the bytes after them are no record
                     warnings.warn(InputNote(f"{source.name}: {trailing}"), stacklevel=2)
@@ -106,47 +111,76 @@ def _stored_position(stream: Any) -> Optional[int]:
 # The largest window the zstd format allows (``zstd --long=31``); the
 # decoder's default stops at 128 MiB and calls valid long-window frames corrupt.
 ZSTD_MAX_WINDOW = 1 << 31
-_MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd"}
 
 
-def _decompressed(source: Source) -> Any:
+@contextmanager
+def _decompressed(source: Source) -> Iterator[Any]:
     """The decompressed bytes of a JSONL source as a stream. gzip goes through
     ISA-L (about 1.5x zlib's inflate speed, benchmarks/bench_reader.py); the
     decoders release the GIL, so the reader thread runs beside the engine."""
-    _check_compression(source)
-    if source.compression == "gzip":
-        return igzip.open(source.name, "rb")  # type: ignore[no-untyped-call]  # isal leaves igzip.open unannotated
-    if source.compression == "zstd":
-        return _ZstdFrames(open(source.name, "rb"), closefd=True)
-    return open(source.name, "rb")
+    if source.stream is None:  # a stream's compression was found from its own first bytes
+        _check_compression(source)
+    with opened(source.name, source.stream) as raw:
+        if source.compression is None:
+            yield raw
+            return
+        with _decoder(raw, source.compression, fast=True) as stream:
+            yield stream
+
+
+def _decoder(raw: IO[bytes], compression: Optional[str], fast: bool = False) -> Any:
+    """A decompressing stream over ``raw`` (which it leaves open); ``fast``
+    takes ISA-L for gzip, else Python's gzip, whose errors say where a stream breaks."""
+    if compression == "gzip":
+        if fast:
+            return igzip.IGzipFile(fileobj=raw)  # type: ignore[no-untyped-call]  # isal leaves it unannotated
+        import gzip
+
+        return gzip.GzipFile(fileobj=raw)
+    if compression == "bz2":
+        return _Frames(raw, bz2.BZ2Decompressor, "bz2")
+    if compression == "xz":
+        return _Frames(raw, lzma.LZMADecompressor, "xz")
+    return _Frames(raw, zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW).decompressobj, "zstd")
 
 
 def _check_compression(source: Source) -> None:
     """A file whose bytes are of another compression than its name says is named,
     with what it holds, before a decoder calls it corrupt."""
-    with open(source.name, "rb") as f:
-        head = f.read(4)
-    held = next((kind for kind, magic in _MAGIC.items() if head.startswith(magic)), None)
+    with opened(source.name) as f:
+        head = read_head(f)
+    if head.startswith(PARQUET_MAGIC):
+        raise BadInputError(f"{source.name}: the file holds Parquet data, not JSON Lines; name it .parquet "
+                            f"(or pass --format parquet)")
+    held = held_compression(head)
     if head and held != source.compression:
         says = f"{source.compression} data" if source.compression else "plain JSON Lines"
-        holds = f"{held} data" if held else "no gzip or zstd header"
+        holds = f"{held} data" if held else "no gzip, zstd, bz2 or xz header"
         raise BadInputError(f"{source.name}: the name says {says}, but the file holds {holds}; rename it "
-                            f"(.jsonl, .jsonl.gz or .jsonl.zst after what it holds)")
+                            f"(.jsonl, .jsonl.gz, .jsonl.zst, .jsonl.bz2 or .jsonl.xz after what it holds)")
 
 
-class _ZstdFrames:
-    """The decompressed bytes of consecutive zstd frames, as a stream. Unlike
-    zstandard's own stream reader, which ends quietly where the input ends, a
-    stream cut inside a frame raises, so a truncated file is never read as a
-    shorter whole one. ``read(size)`` returns at least ``size`` bytes until the
-    end (more when a decoded piece overshoots: the readers cut at newlines
-    themselves, and a second copy to trim would cost a pass over the data)."""
+class _NotAFrame(OSError):
+    """Bytes after whole compressed frames that start no frame."""
 
-    def __init__(self, raw: Any, closefd: bool):
-        self._raw, self._closefd = raw, closefd
-        self._decoder = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
-        self._frame = self._decoder.decompressobj()
+
+class _Frames:
+    """The decompressed bytes of consecutive zstd frames (or bz2 or xz
+    streams), as a stream. Unlike the libraries' own stream readers, which end
+    quietly where the input ends (zstandard) or skip what follows the last
+    whole stream (bz2, lzma), a stream cut inside a frame raises, so a
+    truncated file is never read as a shorter whole one, and bytes after the
+    last whole frame raise :class:`_NotAFrame` (the reader notes them); the
+    bytes decoded before either go out first. ``read(size)`` returns at least
+    ``size`` bytes until the end (more when a decoded piece overshoots: the
+    readers cut at newlines themselves, and a second copy to trim would cost
+    a pass over the data)."""
+
+    def __init__(self, raw: Any, new_frame: Callable[[], Any], kind: str):
+        self._raw, self._new_frame, self._kind = raw, new_frame, kind
+        self._frame = new_frame()
         self._inside_frame = False
+        self._whole_frames = 0
         self._pending: list[bytes] = []
         self._pending_bytes = 0
 
@@ -155,45 +189,70 @@ class _ZstdFrames:
             data = self._raw.read(1 << 20)
             if not data:
                 if self._inside_frame and not self._pending_bytes:  # what came before the cut goes out first
-                    raise zstandard.ZstdError("the stream ends inside a zstd frame (truncated file)")
+                    raise EOFError(f"the stream ends inside a {self._kind} frame (truncated file)")
                 break
-            self._decode(data)
+            try:
+                self._decode(data)
+            except STREAM_ERRORS as err:
+                if not self._pending_bytes:
+                    raise
+                self._raw = _Failing(err)  # what was decoded before the break goes out first
+                break
         out = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending, self._pending_bytes = [], 0
         return out
 
     def _decode(self, data: bytes) -> None:
         while data:
-            out = self._frame.decompress(data)
+            try:
+                out = self._frame.decompress(data)
+            except STREAM_ERRORS as err:
+                if self._whole_frames and not self._inside_frame:
+                    raise _NotAFrame(f"bytes after the last whole {self._kind} frame start no frame: {err}") from err
+                raise
             self._pending.append(out)
             self._pending_bytes += len(out)
             self._inside_frame = not self._frame.eof
             data = self._frame.unused_data if self._frame.eof else b""
             if self._frame.eof:
-                self._frame = self._decoder.decompressobj()
+                self._whole_frames += 1
+                self._frame = self._new_frame()
 
     @property
     def raw_file(self) -> Any:
         return self._raw
 
     def close(self) -> None:
-        if self._closefd:
-            self._raw.close()
+        """Nothing to close: the raw stream is its opener's."""
 
-    def __enter__(self) -> _ZstdFrames:
+    def __enter__(self) -> _Frames:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
-def _readable_after(source: Source, skip: int) -> tuple[bytes, Optional[str]]:
+class _Failing:
+    """A raw stream that broke: its next read raises the error it broke with."""
+
+    def __init__(self, error: BaseException):
+        self._error = error
+
+    def read(self, size: int) -> bytes:
+        raise self._error
+
+
+def _readable_after(source: Source, skip: int, error: BaseException) -> tuple[bytes, Optional[str]]:
     """The decompressed bytes of ``source`` after the first ``skip``, as far as
-    they can be read before the stream breaks; and, where the break is bytes
-    after the last whole gzip member or zstd frame, what to tell the user."""
+    they can be read before the stream breaks (``error``); and, where the
+    break is bytes after the last whole gzip member or compressed frame, what
+    to tell the user. A one-time stream cannot be read again: what its
+    decoder dropped is lost, and only ``error`` tells what the break is."""
     pieces, seen, trailing = [], 0, None
+    if not can_reread(source.name, source.stream):
+        return b"", _trailing_data(error, skip)
     try:
-        with open(source.name, "rb") as raw, _python_decompressor(raw, source.compression) as stream:
+        with opened(source.name, source.stream) as raw, _decoder(raw, source.compression) as stream:
             while data := stream.read1(1 << 20) if hasattr(stream, "read1") else stream.read(1 << 20):
                 if seen + len(data) > skip:
                     pieces.append(data[max(0, skip - seen):])
@@ -203,21 +262,13 @@ def _readable_after(source: Source, skip: int) -> tuple[bytes, Optional[str]]:
     return b"".join(pieces), trailing
 
 
-def _trailing_data(err: Exception, decompressed: int) -> Optional[str]:
+def _trailing_data(err: BaseException, decompressed: int) -> Optional[str]:
     """The note for bytes that follow whole members or frames (``gzip -d``
     ignores them with a warning), or None when the break is a real corruption."""
     message = str(err)
-    if decompressed and ("Not a gzipped file" in message or "Unknown frame descriptor" in message):
+    if decompressed and (isinstance(err, _NotAFrame) or "Not a gzipped file" in message):
         return "bytes after the last whole compressed member are not compressed data and were ignored"
     return None
-
-
-def _python_decompressor(raw: Any, compression: Optional[str]) -> Any:
-    if compression == "gzip":
-        import gzip
-
-        return gzip.GzipFile(fileobj=raw)
-    return _ZstdFrames(raw, closefd=False)
 
 
 def _reject_last(chunk: Chunk, reason: str) -> Chunk:

@@ -335,7 +335,7 @@ def _rejected_entry(chunk: Chunk, i: int, reason: str) -> dict[str, Any]:
         record: Any = chunk.raw[i].as_py().rstrip(b"\r\n").decode("utf-8", "surrogateescape")
     else:
         record = chunk.raw.slice(i, 1).to_pylist()[0]
-    return {"record_id": chunk.locate(i), "file": chunk.source.name, "row": chunk.first_row + i,
+    return {"record_id": chunk.locate(i), "file": chunk.source.name, "row": chunk.row_of(i),
             "reason": reason, "record": record}
 
 
