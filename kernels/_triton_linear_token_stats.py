@@ -14,9 +14,13 @@ Tiling = tuple[int, int, int, int, int]  # BLOCK_N, BLOCK_V, BLOCK_D, num_warps,
 
 #: Half-precision operands run on tensor cores (wgmma on sm_90); fp32 operands use
 #: exact fp32 FMAs, whose larger register tiles need smaller blocks to avoid spills.
+#: Checked by compiling for sm_90 and sm_80 (``benchmarks/kernel_resources.py``):
+#: 128-wide vocabulary tiles spill on sm_90 with half-precision operands (255
+#: registers, the epilogue's temporaries next to the 128 x 128 accumulator);
+#: 64-wide ones fit in about 190 registers without spilling.
 GPU_TILING: dict[torch.dtype, Tiling] = {
-    torch.bfloat16: (128, 128, 64, 8, 3),
-    torch.float16: (128, 128, 64, 8, 3),
+    torch.bfloat16: (128, 64, 64, 8, 3),
+    torch.float16: (128, 64, 64, 8, 3),
     torch.float32: (64, 128, 32, 8, 2),
 }
 
@@ -97,6 +101,18 @@ def linear_token_stats_kernel(
     )
 
 
+def dot_options(dtype: torch.dtype, *, interpreted: bool) -> dict[str, str | bool]:
+    """The kernel's ``DOT_PRECISION`` and ``DOT_IN_FP32`` for operands of ``dtype``,
+    compiled for a GPU or run in the interpreter."""
+    return {
+        # fp32 operands would otherwise go through TF32 (10-bit mantissa).
+        "DOT_PRECISION": "ieee" if dtype == torch.float32 or interpreted else "tf32",
+        # The interpreter multiplies bf16 tiles wrongly; products of bf16 values
+        # are exact in fp32, so upcasting there changes no result.
+        "DOT_IN_FP32": interpreted and dtype == torch.bfloat16,
+    }
+
+
 def launch(
     hidden: torch.Tensor,
     weight: torch.Tensor,
@@ -115,18 +131,13 @@ def launch(
     row_programs = triton.cdiv(n_rows, block_n)
     n_splits, vocab_per_split = plan_splits(row_programs, n_vocab, block_v, hidden.device, n_splits)
     partials = _common.new_partials(n_splits, n_rows, hidden.device)
-    interpreted = not hidden.is_cuda
     linear_token_stats_kernel[(row_programs, n_splits)](
         hidden, hidden.stride(0), weight, weight.stride(0),
         hidden if bias is None else bias,  # never read without HAS_BIAS
         targets, *partials,
         n_rows, n_vocab, dim, vocab_per_split, 1.0 if softcap is None else float(softcap),
         HAS_BIAS=bias is not None, HAS_SOFTCAP=softcap is not None,
-        # fp32 operands would otherwise go through TF32 (10-bit mantissa).
-        DOT_PRECISION="ieee" if hidden.dtype == torch.float32 or interpreted else "tf32",
-        # The interpreter multiplies bf16 tiles wrongly; products of bf16 values
-        # are exact in fp32, so upcasting there changes no result.
-        DOT_IN_FP32=interpreted and hidden.dtype == torch.bfloat16,
+        **dot_options(hidden.dtype, interpreted=not hidden.is_cuda),
         BLOCK_N=block_n, BLOCK_V=block_v, BLOCK_D=block_d,
         num_warps=num_warps, num_stages=num_stages,
     )
