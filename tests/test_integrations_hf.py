@@ -9,7 +9,6 @@ import pytest
 
 import cotsieve
 from cotsieve.cli import EXIT_OK, main
-from cotsieve.errors import UsageError
 from cotsieve.testing import generate_traces
 
 datasets = pytest.importorskip("datasets")
@@ -169,5 +168,5 @@ def test_filter_dataset_reads_the_rows_a_selection_shows():
 
 
 def test_filter_dataset_refuses_a_missing_group_field(dataset):
-    with pytest.raises(UsageError, match="no column 'model'"):
+    with pytest.raises(KeyError, match="no column 'model'"):
         hf.filter_dataset(dataset, "drop-top 10% n_steps per model")

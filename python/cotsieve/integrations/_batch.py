@@ -21,8 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..analysis import STEP_MODES, Analyzer
-from ..errors import BadInputError
-from ..io import TextSpec
+from ..io import BadInputError, TextSpec
 from ..io.arrow import _arrow_texts
 from ..patterns import PatternsArg, PatternSet
 

@@ -32,10 +32,8 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyarrow as pa
 
-from ..errors import UsageError
 from ..io import ReadOptions, read_corpus
 from ..patterns import PatternSet
-from ..pipeline import CurateOptions, measure
 from ..rules import TIE_KEY, RulesArg, RuleSet, as_rule_set
 from ._batch import Column, TraceMetrics, append_columns, refuse_unusable
 
@@ -122,7 +120,8 @@ def filter_dataset(ds: Any, rules: RulesArg, text_column: str = "text", tie_key:
     ``cotsieve filter --tie-key FIELD`` keeps the same records).
 
     A record without a usable text raises ``cotsieve.BadInputError`` naming
-    its row; a rule's group field that ``ds`` lacks raises ``UsageError``.
+    its row; a column that ``ds`` lacks (the text's, a rule's group field)
+    raises ``KeyError``.
 
     Example:
         >>> import datasets
@@ -136,7 +135,7 @@ def filter_dataset(ds: Any, rules: RulesArg, text_column: str = "text", tie_key:
     _column({name: [] for name in ds.column_names}, metrics.text.column)
     absent = [name for name in rule_set.fields if name not in ds.column_names]
     if absent:
-        raise UsageError(f"no column {absent[0]!r}, which a rule reads; columns: {', '.join(ds.column_names)}")
+        raise KeyError(f"no column {absent[0]!r}, which a rule reads; columns: {', '.join(ds.column_names)}")
     if len(ds) == 0:
         return ds
     ds = ds.flatten_indices(keep_in_memory=True) if ds._indices is not None else ds  # the reader sees the table
@@ -145,11 +144,12 @@ def filter_dataset(ds: Any, rules: RulesArg, text_column: str = "text", tie_key:
 
 
 def _rule_table(ds: Any, rule_set: RuleSet, metrics: TraceMetrics) -> pa.Table:
-    """What ``rule_set`` reads of every row of ``ds``, measured as ``cotsieve filter`` measures it."""
-    options = CurateOptions(text=metrics.text, fields=rule_set.fields, threads=metrics.threads)
-    wanted = list(dict.fromkeys([*rule_set.columns, *rule_set.fields, TIE_KEY]))
+    """What ``rule_set`` reads of every row of ``ds``, read as ``cotsieve filter`` reads it: the
+    texts and the fields (as strings) of its reader, and ``record_id``, where the reader locates a row."""
     tables = []
     for chunk in read_corpus(ds, ReadOptions(metrics.text, rule_set.fields)):
         refuse_unusable(chunk.reasons, chunk.locate)
-        tables.append(measure(chunk, metrics.analyzer, options, rule_set.fields).select(wanted))
+        measured = metrics.analyzer.analyze(chunk.texts, metrics.threads).select(list(rule_set.columns))
+        record_ids = pa.table({TIE_KEY: pa.array([chunk.locate(i) for i in range(len(chunk))], pa.string())})
+        tables.append(append_columns(append_columns(measured, chunk.fields), record_ids))
     return pa.concat_tables(tables)
