@@ -1,7 +1,11 @@
 """Ray Data on a real cluster: a head and a second node, each started by
-``ray start`` as a process of its own on its own loopback address, the
-driver connected by address, a corpus read through fsspec; the kept set
+``ray start`` as a process of its own on its own loopback address, a driver
+process connected by address, a corpus read through fsspec; the kept set
 equals that of ``cotsieve filter`` on the same file.
+
+The driver is a child process (``DRIVER``), not pytest's: Ray Data keeps
+state of an earlier instance in its process past ``ray.shutdown``, and the
+actors of a cluster test that ran after the one-node tests died at start.
 
 Every process of the cluster is watched while it runs: no connection may
 reach past loopback. Ray rewrites 127.0.0.1 and localhost to the machine's
@@ -27,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -35,11 +40,10 @@ import pytest
 
 import hermetic
 
-ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 psutil = pytest.importorskip("psutil")
-fsspec = pytest.importorskip("fsspec")
-cray = pytest.importorskip("cotsieve.integrations.ray")
+pytest.importorskip("fsspec")
+pytest.importorskip("cotsieve.integrations.ray")
 
 from cotsieve.testing import generate_traces  # noqa: E402
 
@@ -47,9 +51,30 @@ pytestmark = pytest.mark.slow
 
 HEAD, SECOND = hermetic.RAY_NODE_ADDRESSES[:2]
 RULES = ["drop-top 10% branch_step_ratio per source", "repetition < 0.5"]
-START_SECONDS = 120  # each node, then the driver's connection
-TEST_SECONDS = 300  # the filter and the CLI, once the cluster runs
+START_SECONDS = 120  # each node, then both seen by the driver
+DRIVER_SECONDS = 300  # the driver, start to end
 STOP_SECONDS = 20  # SIGTERM, then SIGKILL
+
+# The driver: connect, wait for both nodes, filter the corpus read through an
+# fsspec file system, write the nodes it saw and the kept rows as JSON.
+DRIVER = textwrap.dedent("""
+    import json, sys, time
+    import fsspec, ray
+    from cotsieve.integrations.ray import filter_dataset
+
+    address, corpus, rules, out, wait = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], sys.argv[5]
+    ray.init(address=address, _node_ip_address=address.split(":")[0], log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    deadline = time.monotonic() + float(wait)
+    while sum(node["Alive"] for node in ray.nodes()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    nodes = sorted(node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"])
+    ds = ray.data.read_json(corpus, filesystem=fsspec.filesystem("file"))
+    result = filter_dataset(ds, rules, id_column="id", compute=ray.data.ActorPoolStrategy(size=2), num_cpus=0.5)
+    with open(out, "w") as f:
+        json.dump({"nodes": nodes, "kept": result.kept.take_all()}, f)
+    ray.shutdown()
+""")
 
 
 def free_port(address: str) -> int:
@@ -72,33 +97,22 @@ def can_connect(address: str, port: int) -> bool:
     return False
 
 
-@contextlib.contextmanager
-def time_limit(seconds: int):
-    """Raise ``TimeoutError`` in the test if its body runs past ``seconds``."""
-    def expire(signum, frame):
-        raise TimeoutError(f"the cluster test ran past {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 class LocalCluster:
-    """A Ray head and a second node on loopback addresses, with a fresh HOME
-    (``ray_bootstrap_config.yaml`` naming a local provider) and a temporary
-    folder of their own."""
+    """A Ray head and a second node on loopback addresses, and their driver,
+    with a fresh HOME (``ray_bootstrap_config.yaml`` naming a local provider)
+    and a temporary folder of their own. Each process it starts leads a
+    process group of its own, where what it starts stays."""
 
     def __init__(self, root: Path):
         self.root = root
-        self.env = {**os.environ, **hermetic.environ(hermetic.make_home(root))}
+        # Without the RAY_* variables an earlier ray.init of this process left (RAY_AUTH_MODE=token).
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
+        self.env = {**inherited, **hermetic.environ(hermetic.make_home(root))}
         if self.env.get("PYTHONPATH"):  # the workers run in other folders: a relative entry must still hold
             self.env["PYTHONPATH"] = os.pathsep.join(map(os.path.abspath, self.env["PYTHONPATH"].split(os.pathsep)))
         self.port = free_port(HEAD)
-        self.starts: list[subprocess.Popen] = []
+        self.starts: list[subprocess.Popen] = []  # the ray start processes
+        self.drivers: list[subprocess.Popen] = []
         self.ray = str(Path(sys.executable).with_name("ray"))
 
     @property
@@ -112,14 +126,25 @@ class LocalCluster:
         self.start_node("second", f"--address={self.address}", f"--node-ip-address={SECOND}")
 
     def start_node(self, name: str, *args: str) -> None:
-        log = open(self.root / f"{name}.log", "wb")
-        self.starts.append(subprocess.Popen(
-            [self.ray, "start", "--block", "--num-cpus=2", "--disable-usage-stats", *args], env=self.env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        log.close()
+        command = [self.ray, "start", "--block", "--num-cpus=2", "--disable-usage-stats", *args]
+        self.starts.append(self.launch(name, command))
+
+    def drive(self, *args: str) -> subprocess.Popen:
+        """Start ``DRIVER`` with ``args``, connected to this cluster."""
+        self.drivers.append(self.launch("driver", [sys.executable, "-c", DRIVER, self.address, *args]))
+        return self.drivers[-1]
+
+    def launch(self, name: str, command: list[str]) -> subprocess.Popen:
+        with open(self.root / f"{name}.log", "wb") as log:
+            return subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
 
     def alive(self) -> bool:
-        return all(start.poll() is None for start in self.starts)
+        """Whether every ``ray start`` still runs; raises if one has exited (a failed start)."""
+        exited = [start.returncode for start in self.starts if start.poll() is not None]
+        if exited:
+            raise RuntimeError(f"ray start exited with status {exited}:\n{self.logs()}")
+        return True
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.root.glob("*.log"))
@@ -127,7 +152,7 @@ class LocalCluster:
     def processes(self) -> list:
         """Every live process of the cluster: the two process groups, and any
         process whose command line names the cluster's temporary folder."""
-        groups = {start.pid for start in self.starts}
+        groups = {started.pid for started in self.starts + self.drivers}
         found = []
         for process in psutil.process_iter(["cmdline"]):
             with contextlib.suppress(psutil.Error, OSError):
@@ -138,15 +163,15 @@ class LocalCluster:
     def stop(self) -> None:
         """End every process of the cluster: SIGTERM, SIGKILL to those left after ``STOP_SECONDS``."""
         for sig, wait in ((signal.SIGTERM, STOP_SECONDS), (signal.SIGKILL, 5)):
-            for start in self.starts:
+            for started in self.drivers + self.starts:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(start.pid, sig)
+                    os.killpg(started.pid, sig)
             for process in self.processes():
                 with contextlib.suppress(psutil.Error):
                     process.send_signal(sig)
-            for start in self.starts:
+            for started in self.drivers + self.starts:
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    start.wait(timeout=wait)
+                    started.wait(timeout=wait)
             psutil.wait_procs(self.processes(), timeout=wait)
             if not self.processes():
                 return
@@ -176,7 +201,7 @@ def _wildcard(ip: str) -> bool:
 
 
 class ConnectionWatch(threading.Thread):
-    """Look at the sockets of the cluster's processes and the driver every half second, and keep what leaves loopback."""
+    """Look at the sockets of the cluster's processes, its driver's too, every half second; keep what leaves loopback."""
 
     def __init__(self, cluster: LocalCluster):
         super().__init__(daemon=True)
@@ -192,7 +217,7 @@ class ConnectionWatch(threading.Thread):
             self.done.wait(0.5)
 
     def look(self) -> None:
-        for process in [*self.cluster.processes(), psutil.Process()]:
+        for process in self.cluster.processes():
             with contextlib.suppress(psutil.Error):
                 for connection in process.net_connections(kind="inet"):
                     self.found.update(f"{process.name()} ({process.pid}): {end}" for end in off_loopback(connection))
@@ -203,22 +228,15 @@ class ConnectionWatch(threading.Thread):
 
 @pytest.fixture(scope="module")
 def two_nodes():
-    """A running two-node cluster with this process connected as its driver; stopped after the module's tests."""
-    assert not ray.is_initialized(), "another test left Ray running"
+    """A running two-node cluster; stopped, its drivers too, after the module's tests, whatever their outcome."""
     # Short: Ray puts Unix sockets under it, whose paths may not pass 107 bytes.
     root = Path(tempfile.mkdtemp(prefix="cs-ray-"))
     cluster = LocalCluster(root)
     try:
         cluster.start()
-        ray.init(address=cluster.address, _node_ip_address=HEAD, log_to_driver=False)
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        wait_for("two nodes", lambda: sum(n["Alive"] for n in ray.nodes()) == 2, START_SECONDS)
         yield cluster
-    except Exception:
-        print(cluster.logs())
-        raise
     finally:
-        ray.shutdown()
+        print(cluster.logs())  # shown when a test of the module fails
         cluster.stop()
         left = cluster.processes()
         shutil.rmtree(root, ignore_errors=True)
@@ -239,23 +257,22 @@ def corpus(tmp_path_factory):
     return path, kept
 
 
-def test_a_two_node_cluster_keeps_what_the_cli_keeps_over_loopback_alone(two_nodes, corpus):
+def test_a_two_node_cluster_keeps_what_the_cli_keeps_over_loopback_alone(two_nodes, corpus, tmp_path):
     path, cli_kept = corpus
-    nodes = {node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
-    assert nodes == {HEAD, SECOND}
+    out = tmp_path / "driven.json"
     watch = ConnectionWatch(two_nodes)
     watch.start()
     try:
-        with time_limit(TEST_SECONDS):
-            ds = ray.data.read_json(path.as_uri(), filesystem=fsspec.filesystem("file"))
-            result = cray.filter_dataset(ds, RULES, id_column="id", compute=ray.data.ActorPoolStrategy(size=2),
-                                         num_cpus=0.5)
-            ray_kept = result.kept.take_all()
+        driver = two_nodes.drive(path.as_uri(), json.dumps(RULES), str(out), str(START_SECONDS))
+        driver.wait(timeout=DRIVER_SECONDS)
+        watch.look()  # once more, as the driver ends
     finally:
         watch.done.set()
         watch.join(timeout=30)
-    watch.look()  # once more, after the last rows came back
-    assert sorted(json.dumps(r, sort_keys=True) for r in ray_kept) == \
+    assert driver.returncode == 0, two_nodes.logs()
+    driven = json.loads(out.read_text())
+    assert driven["nodes"] == [HEAD, SECOND]
+    assert sorted(json.dumps(r, sort_keys=True) for r in driven["kept"]) == \
         sorted(json.dumps(r, sort_keys=True) for r in cli_kept)
     assert 0 < len(cli_kept) < 300
     assert watch.looks >= 2 and {HEAD, SECOND} <= watch.peers, watch.peers
