@@ -5,6 +5,7 @@ users get. Triton kernels run in the interpreter unless a GPU run is asked for.
 """
 
 import atexit
+import contextlib
 import itertools
 import os
 import shutil
@@ -86,15 +87,29 @@ def browser(tmp_path):
     return run
 
 
+@contextlib.contextmanager
+def environ_restored():
+    """Give the environment back as it was: ``ray.init`` sets variables
+    (``RAY_AUTH_MODE=token`` among them) that outlive ``ray.shutdown``, and a
+    Ray node a later test starts would take them up."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="module")
 def ray_instance():
     """A one-node Ray instance on a loopback address for the module's tests; shut down after them."""
     ray = pytest.importorskip("ray")
-    ray.init(**hermetic.ray_init_kwargs())
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
+    with environ_restored():
+        ray.init(**hermetic.ray_init_kwargs())
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
 
 
 @pytest.fixture
@@ -107,7 +122,8 @@ def loopback_ray_init(monkeypatch):
         return user_init(*args, **{**kwargs, "_node_ip_address": hermetic.RAY_NODE_ADDRESSES[0]})
 
     monkeypatch.setattr(ray, "init", init)
-    return ray
+    with environ_restored():
+        yield ray
 
 
 # Tests that load the language model or start Ray take tens of seconds each;

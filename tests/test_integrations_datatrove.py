@@ -11,6 +11,7 @@ from cotsieve.testing import generate_traces
 
 pytest.importorskip("datatrove")
 dt = pytest.importorskip("cotsieve.integrations.datatrove")
+from datatrove.data import Document  # noqa: E402
 from datatrove.executor import LocalPipelineExecutor  # noqa: E402
 from datatrove.pipeline.readers import JsonlReader  # noqa: E402
 from datatrove.pipeline.writers import JsonlWriter  # noqa: E402
@@ -54,6 +55,69 @@ def test_pipeline_annotates_filters_and_matches_the_cli(shards):
         assert doc["metadata"]["cs_n_steps"] == row["n_steps"]
         assert doc["metadata"]["cs_branch_step_ratio"] == row["branch_step_ratio"]
     assert all(d["metadata"]["filter_reason"] == by_id[d["id"]]["drop_reason"] for d in dropped)
+
+
+def documents(records):
+    return [Document(text=r["text"], id=r["id"]) for r in records]
+
+
+def test_each_rule_counts_in_a_stat_of_its_own(shards):
+    folder, metrics = shards
+    summary = json.loads((folder / "cli" / "summary.json").read_text())
+    step = dt.CotsieveFilter(RULES, batch_size=16)
+    kept = {d.id for d in step.run(documents(generate_traces(80, seed=9)))}
+    assert kept == set(metrics.filter(metrics.column("kept")).column("id").to_pylist())
+    reasons = metrics.column("drop_reason").to_pylist()
+    assert any(r and ";" in r for r in reasons), "no record dropped by both rules: the check below would be empty"
+    stats = step.stats.to_dict()["stats"]
+    assert {k: v for k, v in stats.items() if k.startswith("dropped_")} == \
+        {f"dropped_{rule}": n for rule, n in summary["dropped_by_rule"].items()}
+    assert stats["dropped"] == summary["dropped"]
+
+
+class CountingMetrics:
+    """Stands for the filter's TraceMetrics, counting the texts it is asked to measure."""
+
+    def __init__(self, metrics):
+        self.metrics, self.texts = metrics, 0
+
+    def __call__(self, texts):
+        self.texts += len(texts)
+        return self.metrics(texts)
+
+
+def annotated(records, **options):
+    return list(dt.CotsieveAnnotator(batch_size=16, **options).run(documents(records)))
+
+
+@pytest.mark.parametrize("prefix", ["", "cs_"])
+def test_the_filter_reuses_the_annotators_metrics(prefix):
+    records = generate_traces(80, seed=9)
+    fresh = dt.CotsieveFilter(RULES, batch_size=16)
+    expected = [d.id for d in fresh.run(documents(records))]
+    reusing = dt.CotsieveFilter(RULES, batch_size=16, metadata_prefix=prefix)
+    reusing.metrics = CountingMetrics(reusing.metrics)
+    kept = list(reusing.run(annotated(records, columns=["branch_step_ratio", "repetition"], prefix=prefix)))
+    assert reusing.metrics.texts == 0
+    assert [d.id for d in kept] == expected and 0 < len(expected) < len(records)
+
+
+def test_stored_values_decide_and_documents_without_them_are_measured():
+    records = generate_traces(40, seed=9)
+    docs = annotated(records[:30], columns=["branch_step_ratio", "repetition"]) + documents(records[30:])
+    first_kept = next(d for d in dt.CotsieveFilter(RULES).run(annotated(records[:30])))
+    docs[[d.id for d in docs].index(first_kept.id)].metadata["branch_step_ratio"] = 0.9  # a stored value is used
+    step = dt.CotsieveFilter(RULES, batch_size=16)
+    step.metrics = CountingMetrics(step.metrics)
+    kept = {d.id for d in step.run(docs)}
+    assert step.metrics.texts == 10
+    fresh = {d.id for d in dt.CotsieveFilter(RULES).run(documents(records))}
+    assert kept == fresh - {first_kept.id}
+    # Metrics stored under another prefix, or reuse turned off: every text is measured.
+    for options in ({"metadata_prefix": "cs_"}, {"metadata_prefix": None}):
+        step = dt.CotsieveFilter(RULES, batch_size=16, **options)
+        step.metrics = CountingMetrics(step.metrics)
+        assert {d.id for d in step.run(annotated(records))} == fresh and step.metrics.texts == 40
 
 
 def test_percentile_rules_are_refused():

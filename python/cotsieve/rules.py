@@ -364,8 +364,7 @@ class RuleSet:
         masks = [rule.drops(table) for rule in self.rules]
         names = [rule.name for rule in self.rules]
         drop = np.logical_or.reduce(masks) if masks else np.zeros(table.num_rows, bool)
-        counts = {name: int(mask.sum()) for name, mask in zip(names, masks)}
-        return Decision(drop, _reasons(masks, names, drop), counts)
+        return Decision(drop, _reasons(masks, names, drop), dict(zip(names, masks)))
 
     def with_tie_key(self, column: str) -> RuleSet:
         """These rules, with the percentile rules that break ties by the default
@@ -384,12 +383,28 @@ class RuleSet:
 
 
 class Decision(NamedTuple):
-    """What a ``RuleSet`` decided: ``drop`` mask, ``reasons`` (null where kept),
-    and ``counts`` of records each rule drops (a record may count for several)."""
+    """What a ``RuleSet`` decided: ``drop`` mask, ``reasons`` (null where
+    kept), and ``by_rule``, the drop mask of each rule by its name (a record
+    may be dropped by several).
+
+    Example:
+        >>> d = RuleSet([parse_rule("x < 2"), parse_rule("x > 0")]).decide(pa.table({"x": [0, 1, 2]}))
+        >>> d.counts, d.rules_dropping(0)
+        ({'x < 2': 1, 'x > 0': 1}, ['x > 0'])
+    """
 
     drop: np.ndarray
     reasons: pa.Array
-    counts: dict[str, int]
+    by_rule: dict[str, np.ndarray]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many records each rule drops."""
+        return {name: int(mask.sum()) for name, mask in self.by_rule.items()}
+
+    def rules_dropping(self, row: int) -> list[str]:
+        """The names of the rules that drop record ``row``."""
+        return [name for name, mask in self.by_rule.items() if mask[row]]
 
 
 def _reasons(masks: list[np.ndarray], names: list[str], drop: np.ndarray) -> pa.Array:

@@ -2,7 +2,8 @@
 that stores the metrics in each document's metadata.
 
 Both work on batches of documents (one native call per batch) and pickle,
-so they run in any executor; each worker compiles the patterns once.
+so they run in any executor; each worker compiles the patterns once. The
+filter takes the metrics the annotator stored instead of measuring again.
 
 Example:
     >>> from datatrove.data import Document
@@ -10,7 +11,7 @@ Example:
     >>> annotated = list(CotsieveAnnotator(columns=["branch_step_ratio"])(docs))
     >>> [d.metadata for d in annotated]
     [{'branch_step_ratio': 1.0}, {'branch_step_ratio': 0.0}]
-    >>> [d.id for d in CotsieveFilter("branch_step_ratio <= 0.5")(docs)]
+    >>> [d.id for d in CotsieveFilter("branch_step_ratio <= 0.5")(annotated)]  # judged on the stored metrics
     ['b']
 
 In a pipeline (see ``docs/integrations.md``)::
@@ -22,7 +23,9 @@ In a pipeline (see ``docs/integrations.md``)::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Optional, Union
+from typing import Any, Optional, Union
+
+import pyarrow as pa
 
 from . import require_extra
 
@@ -45,6 +48,14 @@ DEFAULT_BATCH = 256
 class CotsieveFilter(BaseFilter):  # type: ignore[misc]  # datatrove ships no types
     """Keep the documents the rules keep; a dropped one carries the rules' names as its reason.
 
+    Each rule that drops a document counts in a stat of its own,
+    ``dropped_<rule>`` (the names of ``summary.json``'s ``dropped_by_rule``),
+    and ``metadata["filter_reason"]`` names every rule that dropped it.
+
+    A document whose metadata already holds the metrics the rules read, as
+    ``CotsieveAnnotator`` stores them under ``metadata_prefix``, is judged on
+    those values, without measuring its text again; the others are measured.
+
     Args:
         rules: text forms (``"branch_step_ratio <= 0.3"``), ``Rule`` objects,
             or a list of them. Each document is judged alone, so percentile
@@ -54,25 +65,58 @@ class CotsieveFilter(BaseFilter):  # type: ignore[misc]  # datatrove ships no ty
             keeps only the ``<think>`` part when there is one).
         batch_size: documents per native call.
         exclusion_writer: a datatrove writer for the dropped documents.
+        metadata_prefix: the ``prefix`` of the ``CotsieveAnnotator`` that ran
+            before (with the same patterns, steps and think); ``None``
+            measures every document.
     """
 
     name = "🧠 cotsieve filter"
 
     def __init__(self, rules: RulesArg, patterns: Union[str, PatternSet] = "default", steps: str = "paragraph",
-                 think: str = "auto", batch_size: int = DEFAULT_BATCH, exclusion_writer: Optional[DiskWriter] = None):
+                 think: str = "auto", batch_size: int = DEFAULT_BATCH, exclusion_writer: Optional[DiskWriter] = None,
+                 metadata_prefix: Optional[str] = ""):
         super().__init__(exclusion_writer, batch_size)
         self.rules = as_rule_set(rules)
         wide = [r.name for r in self.rules.rules if r.corpus_wide]
         if wide:
             raise ValueError(f"{wide} need the whole corpus; a datatrove filter sees one document at a time")
         self.metrics = TraceMetrics(patterns, steps, think, columns=self.rules.columns, threads=1)
+        self.metadata_prefix = metadata_prefix
 
     def filter(self, doc: Document) -> Union[bool, tuple[bool, str]]:
         return self.filter_batch([doc])[0]
 
     def filter_batch(self, batch: list[Document]) -> list[Union[bool, tuple[bool, str]]]:
-        decision = self.rules.decide(self.metrics([doc.text for doc in batch]))
-        return [(False, reason) if drop else True for drop, reason in zip(decision.drop, decision.reasons.to_pylist())]
+        decision = self.rules.decide(self.measured(batch))
+        results: list[Union[bool, tuple[bool, str]]] = []
+        for row, (doc, drop) in enumerate(zip(batch, decision.drop)):
+            if drop:
+                # BaseFilter would count the reason, every rule that dropped
+                # the document joined, as one stat: count each rule instead,
+                # and set the reason where BaseFilter would.
+                self.stat_update(*(f"dropped_{name}" for name in decision.rules_dropping(row)))
+                doc.metadata["filter_reason"] = decision.reasons[row].as_py()
+            results.append(not drop)
+        return results
+
+    def measured(self, batch: list[Document]) -> pa.Table:
+        """The metrics the rules read, one row per document: stored ones where the metadata has them all."""
+        rows = [self.stored(doc) for doc in batch]
+        missing = [i for i, row in enumerate(rows) if row is None]
+        if len(missing) == len(batch):
+            return self.metrics([doc.text for doc in batch])
+        for i, row in zip(missing, self.metrics([batch[i].text for i in missing]).to_pylist()):
+            rows[i] = row
+        return pa.Table.from_pylist(rows)
+
+    def stored(self, doc: Document) -> Optional[dict[str, Any]]:
+        """The metrics the rules read, from ``doc.metadata``; ``None`` unless it holds every one."""
+        if self.metadata_prefix is None:
+            return None
+        keys = {column: self.metadata_prefix + column for column in self.rules.columns}
+        if not all(key in doc.metadata for key in keys.values()):
+            return None
+        return {column: doc.metadata[key] for column, key in keys.items()}
 
 
 class CotsieveAnnotator(PipelineStep):  # type: ignore[misc]  # datatrove ships no types
