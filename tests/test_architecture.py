@@ -17,7 +17,7 @@ ROOMS = {
     "integrations": {"integrations"},
     "kernels": {"kernels"},
     "testing": {"testing"},
-    "cli": {"cli"},
+    "cli": {"cli", "__main__"},
     "aliases": {"ray", "profile_cli"},
     "top": {"__init__"},
 }

@@ -206,6 +206,16 @@ def test_version_and_a_hint_for_a_misspelt_metric(corpus, tmp_path, capsys):
     assert code == EXIT_USAGE and "did you mean 'branch_step_ratio'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("module", ["cotsieve", "cotsieve.cli"])
+def test_python_dash_m_runs_the_command(module):
+    import cotsieve
+
+    done = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == f"cotsieve {cotsieve.__version__}"
+    done = subprocess.run([sys.executable, "-m", module, "scan"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == EXIT_USAGE and "input" in done.stderr
+
+
 def test_a_run_that_rejects_every_record_fails_even_when_skipping(corpus, tmp_path, capsys):
     out = tmp_path / "o"
     code = main(["analyze", str(corpus), "--out", str(out), "--text-field", "body", "--on-error", "skip", "--quiet"])

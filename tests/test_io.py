@@ -193,6 +193,16 @@ def test_hf_dataset_in_memory_and_on_disk(tmp_path):
     assert read_all(str(tmp_path / "saved"))[1] == [r["text"].encode() for r in RECORDS]
 
 
+def test_hf_dataset_views_read_the_rows_they_show():
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_list(RECORDS)
+    texts = [r["text"].encode() for r in RECORDS]
+    assert read_all(ds.select([2, 0]))[1] == [texts[2], texts[0]]
+    shuffled = ds.shuffle(seed=3)
+    assert read_all(shuffled)[1] == [r["text"].encode() for r in shuffled]
+    assert read_all(ds.filter(lambda r: r["text"] != RECORDS[1]["text"]))[1] == [texts[0], *texts[2:]]
+
+
 def test_jsonl_shards_with_different_fields(tmp_path):
     write(tmp_path / "a.jsonl", jsonl_bytes([{"text": "a", "source": "x"}]))
     write(tmp_path / "b.jsonl.gz", jsonl_bytes([{"text": "b", "score": 1.5, "source": 7}]))

@@ -138,7 +138,6 @@ def filter_dataset(ds: Any, rules: RulesArg, text_column: str = "text", tie_key:
         raise KeyError(f"no column {absent[0]!r}, which a rule reads; columns: {', '.join(ds.column_names)}")
     if len(ds) == 0:
         return ds
-    ds = ds.flatten_indices(keep_in_memory=True) if ds._indices is not None else ds  # the reader sees the table
     decision = rule_set.decide(_rule_table(ds, rule_set, metrics))
     return ds.select(np.flatnonzero(~decision.drop))
 

@@ -40,7 +40,11 @@ def arrow_schema(source: Source) -> pa.Schema:
 
 def _arrow_batches(source: Source) -> Iterator[pa.RecordBatch]:
     if source.kind == "dataset":
-        yield from source.dataset.data.table.to_batches(max_chunksize=_ARROW_BATCH_ROWS)
+        # The dataset's own iterator honours a select, shuffle or filter (an
+        # indices mapping over its table); the table alone holds every row
+        # beneath them, in their stored order.
+        for table in source.dataset.with_format("arrow").iter(batch_size=_ARROW_BATCH_ROWS):
+            yield from table.to_batches()
         return
     try:
         with _parquet_file(source) as parquet:
