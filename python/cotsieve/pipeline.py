@@ -210,6 +210,23 @@ def _unified_schema(sources: Sequence[Source]) -> pa.Schema:
 # ---------------------------------------------------------------- steps
 
 
+# Blocks of one file framed and parsed at once: past about 8 cores one parse
+# thread would limit (benchmarks/RESULTS.md, issue 23), and each block in
+# work holds its 16 MiB and its decoded texts, so the count is capped.
+MAX_PARSE_THREADS = 4
+
+
+def parse_threads(threads: Optional[int]) -> int:
+    """The blocks of one JSON Lines file parsed at once for a run on ``threads``
+    native threads (None: every core).
+
+    Example:
+        >>> parse_threads(1), parse_threads(64)
+        (1, 4)
+    """
+    return max(1, min(threads or os.cpu_count() or 1, MAX_PARSE_THREADS))
+
+
 def check_rejects(chunk: Chunk, on_error: str) -> None:
     """Under ``on_error="fail"``, raise on the chunk's first unusable record (not an empty line)."""
     if on_error == "skip" or chunk.reasons.null_count == len(chunk):
@@ -351,7 +368,7 @@ class _OnePass:
 
     def read_options(self, parse: bool = True) -> ReadOptions:
         o = self.options
-        return ReadOptions(o.text, self.fields, parse, o.block_bytes)
+        return ReadOptions(o.text, self.fields, parse, o.block_bytes, parse_threads(o.threads))
 
     def chunks(self, parse: bool = True) -> Iterator[Chunk]:
         return prefetched(read_corpus(self.sources, self.read_options(parse)),

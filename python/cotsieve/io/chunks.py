@@ -66,13 +66,16 @@ class ReadOptions:
     (as strings, e.g. ``source`` for per-group rules), and whether to parse.
 
     ``parse=False`` only frames records (lines or rows) for copying; it is
-    used by the second pass of a two-pass filter.
+    used by the second pass of a two-pass filter. ``parse_threads`` frame
+    and parse that many JSON Lines blocks of a file at once (inflating one
+    gzip or zstd stream stays one thread: the format is serial).
     """
 
     text: TextSpec = TextSpec()
     fields: tuple[str, ...] = ()
     parse: bool = True
     block_bytes: int = BLOCK_BYTES
+    parse_threads: int = 1
 
 
 def unparsed_columns(n: int, blank: np.ndarray, options: ReadOptions) -> tuple[pa.Array, pa.Array, pa.Table]:
