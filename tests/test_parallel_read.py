@@ -1,5 +1,6 @@
-"""Blocks of one JSON Lines file parsed on several threads: the same records,
-rows, reasons and outputs as one thread, in the same order."""
+"""Blocks of one JSON Lines file parsed on several threads, and pass 2 of a
+two-pass filter taking pass 1's last blocks from memory: the same records,
+rows, reasons and outputs as one thread reading everything twice."""
 
 import gzip
 import json
@@ -104,3 +105,70 @@ def test_filter_outputs_do_not_depend_on_threads(tmp_path, rule):
     by_id = dict(zip(metrics.column("record_id").to_pylist(), metrics.column("kept").to_pylist()))
     expected = [line for n, line in enumerate(lines, 1) if by_id.get(f"{path}:{n}")]
     assert gzip.decompress(kept) == b"".join(expected) and len(expected) == n_kept
+
+
+def count_second_pass_reads(monkeypatch) -> list[int]:
+    """Chunks that pass 2 reads from the input, counted (one entry per chunk)."""
+    from cotsieve import pipeline
+
+    reads: list[int] = []
+    chunks = pipeline._TwoPass.chunks
+
+    def counted(self, parse=True):
+        for chunk in chunks(self, parse):
+            if not parse:
+                reads.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(pipeline._TwoPass, "chunks", counted)
+    return reads
+
+
+@pytest.mark.parametrize("tail_bytes", [0, 20_000, 10**9])
+def test_second_pass_takes_pass_ones_last_blocks_from_memory(tmp_path, monkeypatch, tail_bytes):
+    """Whatever part of the corpus pass 1 holds, the outputs are those of a
+    run that reads everything again, and pass 2 reads only the rest."""
+    from cotsieve import pipeline
+
+    lines = corpus_lines()
+    path = tmp_path / "c.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(lines)))
+    options = CurateOptions(threads=2, on_error="skip", block_bytes=8192)
+    rule = [parse_rule("drop-top 10% branch_step_ratio")]
+    monkeypatch.setattr(pipeline, "TAIL_BYTES", 0)
+    filter_corpus(str(path), tmp_path / "reread", rule, options)
+    monkeypatch.setattr(pipeline, "TAIL_BYTES", tail_bytes)
+    reads = count_second_pass_reads(monkeypatch)
+    summary = filter_corpus(str(path), tmp_path / "out", rule, options)
+    for name in ("kept.jsonl.gz", "rejected.jsonl"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "reread" / name).read_bytes()
+    assert pq.read_table(tmp_path / "out" / "metrics.parquet").equals(pq.read_table(tmp_path / "reread" / "metrics.parquet"))
+    read_again = sum(reads)
+    if tail_bytes == 0:
+        assert read_again == summary.read
+    elif tail_bytes == 20_000:  # the last two or three 8 KiB blocks come from memory
+        assert 0 < read_again < summary.read
+    else:
+        assert read_again == 0
+
+
+def test_a_truncated_input_is_caught_before_the_blocks_held(tmp_path, monkeypatch):
+    from cotsieve import pipeline
+    from cotsieve.io import BadInputError
+
+    path = tmp_path / "c.jsonl.gz"
+    data = b"".join(corpus_lines())
+    path.write_bytes(gzip.compress(data))
+    monkeypatch.setattr(pipeline, "TAIL_BYTES", 20_000)
+    monkeypatch.setattr(pipeline._TwoPass, "check_files_unchanged", lambda self: None)
+    decide = pipeline._TwoPass.decide_and_copy
+
+    def truncating(self, staging):
+        path.write_bytes(gzip.compress(data[: len(data) // 2]))
+        return decide(self, staging)
+
+    monkeypatch.setattr(pipeline._TwoPass, "decide_and_copy", truncating)
+    with pytest.raises(BadInputError, match="changed between the two passes: pass 2 read the end, after"):
+        filter_corpus(str(path), tmp_path / "out", [parse_rule("drop-top 10% branch_step_ratio")],
+                      CurateOptions(on_error="skip", block_bytes=8192))
+    assert not (tmp_path / "out").exists()

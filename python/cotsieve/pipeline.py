@@ -25,8 +25,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections import Counter, deque
+from contextlib import closing
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -42,6 +43,7 @@ from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Source, TextSpec,
     read_corpus, resolve_inputs
 from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, WriteBehind, \
     commit_together, write_json
+from .io.chunks import null_fields
 from .io.outdir import OutputFolder
 from .patterns import PatternSet, suggest
 from .rules import TIE_KEY, Rule, RuleSet
@@ -370,7 +372,7 @@ class _OnePass:
         o = self.options
         return ReadOptions(o.text, self.fields, parse, o.block_bytes, parse_threads(o.threads))
 
-    def chunks(self, parse: bool = True) -> Iterator[Chunk]:
+    def chunks(self, parse: bool = True) -> Generator[Chunk, None, None]:
         return prefetched(read_corpus(self.sources, self.read_options(parse)),
                           busy=lambda seconds: _add_seconds(self.summary, "read", seconds))
 
@@ -468,20 +470,59 @@ class _Staging:
         return True
 
 
+# Pass 1's last chunks of a compressed JSON Lines corpus stay in memory, up to
+# this many bytes of records, and pass 2 copies them from there instead of
+# inflating that part of the input again: a corpus this small is inflated
+# once, a larger one this much less. Memory stays bounded whatever the size
+# of the corpus (benchmarks/RESULTS.md, issue 23).
+TAIL_BYTES = 256 << 20
+
+
+class _Tail:
+    """The last chunks of pass 1 (their records, not their texts), at most
+    ``limit`` bytes of them, and where they start in pass 1's order."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.chunks: deque[Chunk] = deque()
+        self.bytes = 0
+        self.first_index = 0  # of the first chunk held, counting every chunk of pass 1
+        self.first_ordinal = 0  # of its first record
+
+    def add(self, chunk: Chunk) -> None:
+        if chunk.source.compression is None:  # plain JSON Lines and Parquet are read again cheaply
+            self.first_index += len(self.chunks) + 1
+            self.first_ordinal += sum(map(len, self.chunks)) + len(chunk)
+            self.chunks.clear()
+            self.bytes = 0
+            return
+        self.chunks.append(Chunk(chunk.source, chunk.first_row, pa.nulls(len(chunk), pa.binary()), chunk.reasons,
+                                 null_fields(len(chunk), ()), chunk.raw, chunk.n_bytes))
+        self.bytes += chunk.n_bytes
+        while self.bytes > self.limit:
+            dropped = self.chunks.popleft()
+            self.bytes -= dropped.n_bytes
+            self.first_index += 1
+            self.first_ordinal += len(dropped)
+
+
 class _TwoPass(_OnePass):
     """Rules that need the whole corpus: pass 1 measures into a temporary
     metrics file; the rules then see the needed columns of all rows at once;
-    pass 2 re-reads the input only to copy the kept records."""
+    pass 2 re-reads the input only to copy the kept records, up to the last
+    chunks of pass 1, which it takes from memory (``TAIL_BYTES``)."""
 
     def execute(self) -> None:
         self.summary.passes = 2
         self.file_states = _file_states(self.sources)
         staging = _Staging(AtomicFile(self.outputs.paths.metrics.with_name("metrics.pass1.parquet")))
+        self.tail = _Tail(TAIL_BYTES)
         try:
             ordinal = 0
             with WriteBehind() as self.writes:
                 for chunk in self.chunks():
                     metrics = self.measured(chunk)
+                    self.tail.add(chunk)
                     ordinals = ordinal + np.flatnonzero(chunk.ok)
                     ordinal += len(chunk)
                     self.write(staging.write, metrics.append_column(_ORDINAL, pa.array(ordinals)))
@@ -521,7 +562,7 @@ class _TwoPass(_OnePass):
         assert writes is not None, "pass 2 copies while the metrics rewrite runs"
         self.check_files_unchanged()
         start = 0
-        for chunk in self.chunks(parse=False):
+        for chunk in self.second_pass_chunks():
             stop = start + len(chunk)
             if stop > len(keep):  # name the first record pass 1 did not have
                 raise _changed_between_passes(chunk.locate(len(keep) - start), len(keep))
@@ -534,6 +575,22 @@ class _TwoPass(_OnePass):
             raise _changed_between_passes(f"the end, after {start} records,", len(keep))
         self.check_files_unchanged()
         self.summary.kept = int(keep.sum())
+
+    def second_pass_chunks(self) -> Iterator[Chunk]:
+        """The input read again, without parsing, up to the chunks pass 1 held; then those."""
+        read = 0
+        if self.tail.first_index:
+            with closing(self.chunks(parse=False)) as chunks:
+                for index, chunk in enumerate(chunks, 1):
+                    read += len(chunk)
+                    yield chunk
+                    if index == self.tail.first_index:
+                        break
+        if self.tail.chunks and read != self.tail.first_ordinal:
+            where = f"the end, after {read} records," if read < self.tail.first_ordinal else \
+                f"{read} records in its first {self.tail.first_index} blocks"
+            raise _changed_between_passes(where, self.tail.first_ordinal)
+        yield from self.tail.chunks
 
     def check_files_unchanged(self) -> None:
         """A file rewritten in place with as many records, or reordered, still

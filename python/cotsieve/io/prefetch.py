@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Optional, TypeVar
 
@@ -19,7 +19,8 @@ class _Done:
     """Marks the end of the items in the handoff queue."""
 
 
-def prefetched(items: Iterator[T], depth: int = 2, busy: Optional[Callable[[float], None]] = None) -> Iterator[T]:
+def prefetched(items: Iterator[T], depth: int = 2, busy: Optional[Callable[[float], None]] = None
+               ) -> Generator[T, None, None]:
     """Produce ``items`` ahead in a thread, at most ``depth`` ahead. Reading,
     decompressing and the native JSON reader release the GIL, so the producer
     runs while the consumer works. ``busy`` receives the producer's seconds
