@@ -79,6 +79,7 @@ def run_case(corpus: Path, rule: str, cores: int, out: Path) -> dict:
 import json, os, resource, sys
 if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > {cores}:
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{cores}])
+{THREAD_SAMPLER}
 from cotsieve.cli import main
 code = main(["filter", {str(corpus)!r}, "--out", {str(out)!r}, "--where", {rule!r}, "--threads", "{cores}",
              "--on-error", "skip", "--force", "--quiet"])
@@ -88,10 +89,31 @@ d = json.load(open(os.path.join({str(out)!r}, "summary.json")))
 usage = resource.getrusage(resource.RUSAGE_SELF)
 d["peak_rss_mb"] = usage.ru_maxrss / 1024
 d["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+d["busiest_thread_cpu_seconds"] = max(thread_ticks.values()) / os.sysconf("SC_CLK_TCK")
 print(json.dumps(d))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# The CPU time of each thread of the run, sampled from /proc every 0.1 s (a
+# thread's last tenth of a second before it ends is missed). The busiest
+# thread bounds the speed-up more cores can give: total CPU / busiest thread.
+# Unlike wall time, this does not depend on what else the machine runs.
+THREAD_SAMPLER = """
+import glob, threading, time
+thread_ticks = {}
+def _sample_threads():
+    while True:
+        for stat in glob.glob("/proc/self/task/*/stat"):
+            try:
+                fields = open(stat).read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            thread_ticks[stat] = max(thread_ticks.get(stat, 0), int(fields[11]) + int(fields[12]))
+        time.sleep(0.1)
+threading.Thread(target=_sample_threads, daemon=True).start()
+"""
 
 
 PEER_CODE = """
@@ -192,6 +214,18 @@ def print_stages(console: Console, corpus: Path, rounds: int) -> "StageCosts":
     return costs
 
 
+def print_spool(console: Console, corpus: Path) -> None:
+    """Pass 2 without inflating again: what each way costs (``pipeline_stages.spool_costs``)."""
+    from pipeline_stages import spool_costs
+
+    table = Table(title=f"pass 2 without a second inflate, on the first 640 MiB of {corpus.name} (one core)")
+    for name in ("way", "CPU s per GB", "stored / records"):
+        table.add_column(name, justify="left" if name == "way" else "right")
+    for way, (seconds, stored) in spool_costs(corpus).items():
+        table.add_row(way, f"{seconds:.3f}", f"{stored:.3f}")
+    console.print(table)
+
+
 def row(name: str, mode: str, s: dict) -> list[str]:
     mb = s["record_bytes"] / 1e6
     sec = s["seconds"]
@@ -201,11 +235,14 @@ def row(name: str, mode: str, s: dict) -> list[str]:
             f"{s['peak_rss_mb']:,.0f}"]
 
 
-def print_scaling(console: Console, cases: list, core_counts: list[int], rates: dict, costs) -> None:
+def print_scaling(console: Console, cases: list, core_counts: list[int], rates: dict, runs: dict, costs) -> None:
     """Speed-up from the fewest to the most cores, measured and as the stage model predicts."""
     low, high = min(core_counts), max(core_counts)
-    table = Table(title=f"{low} -> {high} cores: measured speed-up, and the model's (stages of the first corpus)")
-    for name in ("corpus", "rule", f"MB/s, {low} core(s)", f"MB/s, {high} cores", "speed-up", "model speed-up"):
+    table = Table(title=f"{low} -> {high} cores: measured speed-up, the model's (stages of the first corpus), and "
+                        f"at {high} cores the CPU time over the busiest thread's (the speed-up the serial work "
+                        f"allows, whatever else the machine runs)")
+    for name in ("corpus", "rule", f"MB/s, {low} core(s)", f"MB/s, {high} cores", "speed-up", "model speed-up",
+                 "CPU s", "busiest thread CPU s", "CPU / busiest"):
         table.add_column(name, justify="left" if name in ("corpus", "rule") else "right")
     for name, _ in cases:
         for mode in RULES:
@@ -218,8 +255,11 @@ def print_scaling(console: Console, cases: list, core_counts: list[int], rates: 
                 bounds = [model(costs, c, parse_threads(c), two_pass, TAIL_BYTES).mb_per_s for c in (low, high)]
                 predicted = f"{bounds[1] / bounds[0]:.2f}x"
             measured = rates[name, high, mode] / rates[name, low, mode]
+            run = runs[name, high, mode]
+            busiest = run["busiest_thread_cpu_seconds"]
             table.add_row(name, mode, f"{rates[name, low, mode]:,.0f}", f"{rates[name, high, mode]:,.0f}",
-                          f"{measured:.2f}x", predicted)
+                          f"{measured:.2f}x", predicted, f"{run['cpu_seconds']:.1f}", f"{busiest:.1f}",
+                          f"{run['cpu_seconds'] / busiest:.2f}x")
     console.print(table)
 
 
@@ -238,6 +278,8 @@ def main() -> None:
     parser.add_argument("--stages", action="store_true", help="also measure each stage's single-core cost on the "
                                                               "first corpus and print the model at 8, 16, 64 cores")
     parser.add_argument("--no-peer", action="store_true", help="skip the hand-written Hyperscan script")
+    parser.add_argument("--spool", action="store_true", help="also measure, on the first corpus, what spooling "
+                                                             "pass 1 would cost against inflating again")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -257,13 +299,15 @@ def main() -> None:
 
     console = Console(width=200)
     costs = print_stages(console, cases[0][1], args.rounds) if args.stages else None
+    if args.spool:
+        print_spool(console, cases[0][1])
     core_counts = args.threads or [args.cores]
     table = Table(title=f"cotsieve filter, end to end on {', '.join(map(str, core_counts))} cores "
                         f"(best of {args.rounds} taken in turns)")
     for name in ("corpus", "cores", "rule", "traces", "MB", "wall s", "MB/s", "text MB/s", "read+parse s",
                  "engine s", "write s", "CPU s", "MB per CPU s", "peak RSS MB"):
         table.add_column(name, justify="left" if name in ("corpus", "rule") else "right")
-    results, goals, rates = [], [], {}
+    results, goals, rates, chosen = [], [], {}, {}
     for name, corpus in cases:
         inflates, runs = [], {(cores, mode): [] for cores in core_counts for mode in RULES}
         for _ in range(args.rounds):  # in turns: inflate, then each rule on each core count
@@ -278,6 +322,7 @@ def main() -> None:
         for (cores, mode), summaries in runs.items():
             summary = best(summaries)
             rates[name, cores, mode] = mb_per_s(summary)
+            chosen[name, cores, mode] = summary
             results.append({"corpus": name, "mode": mode, "cores": cores, **summary})
             table.add_row(*row(name, mode, summary)[:1], str(cores), *row(name, mode, summary)[1:])
         cores = max(core_counts)
@@ -286,7 +331,7 @@ def main() -> None:
     for line in goals:
         console.print(line)
     if len(core_counts) > 1:
-        print_scaling(console, cases, core_counts, rates, costs)
+        print_scaling(console, cases, core_counts, rates, chosen, costs)
     if args.no_peer:
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))

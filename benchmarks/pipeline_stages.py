@@ -17,6 +17,7 @@ Used by ``bench_pipeline.py --stages``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
 import time
@@ -204,3 +205,51 @@ def run_in_turns(measure: Callable[[], StageCosts], rounds: int) -> StageCosts:
     runs = [measure() for _ in range(rounds)]
     return StageCosts(runs[0].record_bytes, {s: min(r.seconds[s] for r in runs) for s in STAGES},
                       runs[0].kept_bytes)
+
+
+
+SPOOL_CODECS = ("lz4", "snappy", "zstd")
+
+
+def spool_costs(path: Path, blocks: int = 40) -> dict[str, tuple[float, float]]:
+    """What pass 2 of a two-pass run would pay to skip inflating the input
+    again, measured on the first ``blocks`` 16 MiB blocks of ``path``: for each
+    way, (CPU seconds per GB of records, bytes stored per byte of records).
+    Inflating again is the yardstick. The alternatives: spooling pass 1's
+    blocks to a temporary file and reading them back, plain or compressed
+    with a fast codec (pyarrow's; zstd at level 1); or deflating every record
+    once as its own full-flushed piece, so that pass 2 would only copy the
+    kept pieces into the gzip kept corpus (each record then pays a flush and
+    loses its predecessor's history), set beside deflating the stream whole
+    as the kept writer does today."""
+    from isal import isal_zlib
+
+    hold_freed_memory()
+    watch = _Stopwatch()
+    data = list(itertools.islice(_blocks(path, watch), blocks))
+    gb = sum(map(len, data)) / 1e9
+    costs = {"inflate again (ISA-L)": (watch.seconds["inflate"] / gb, 0.0)}  # stores nothing
+    spool = Path(tempfile.mkdtemp(prefix="cotsieve-spool-")) / "spool"
+    for name in ("plain", *SPOOL_CODECS):
+        codec = None if name == "plain" else pa.Codec(name, compression_level=1 if name == "zstd" else None)
+        start = time.process_time()
+        with open(spool, "wb") as out:
+            lengths = [out.write(block if codec is None else codec.compress(block)) for block in data]
+        with open(spool, "rb") as back:
+            for block, length in zip(data, lengths):
+                piece = back.read(length)
+                if codec is not None:
+                    codec.decompress(piece, decompressed_size=len(block))
+        costs[f"spool to a file, {name}"] = ((time.process_time() - start) / gb, sum(lengths) / gb / 1e9)
+    spool.unlink()
+    spool.parent.rmdir()
+    records = [line for block in data for line in block.splitlines(keepends=True)]
+    start = time.process_time()
+    deflate = isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15)
+    pieces = sum(len(deflate.compress(r)) + len(deflate.flush(isal_zlib.Z_FULL_FLUSH)) for r in records)
+    middle = time.process_time()
+    whole = sum(len(isal_zlib.compress(block, 1, -15)) for block in data)
+    end = time.process_time()
+    costs["deflate each record once (full flush)"] = ((middle - start) / gb, pieces / gb / 1e9)
+    costs["deflate the stream (the kept writer)"] = ((end - middle) / gb, whole / gb / 1e9)
+    return costs
