@@ -187,7 +187,7 @@ def goal_lines(name: str, inflate: dict, one: dict, two: dict) -> list[str]:
 def print_stages(console: Console, corpus: Path, rounds: int) -> "StageCosts":
     """Each stage's single-core cost (the least of ``rounds``) and the model at 1, 2, 8, 16 and 64 cores."""
     from pipeline_stages import LANES, STAGES, model, measure_stages, run_in_turns
-    from cotsieve.pipeline import MAX_PARSE_THREADS, TAIL_BYTES
+    from cotsieve.pipeline import MAX_PARSE_THREADS, TAIL_BYTES, parse_threads
 
     costs = run_in_turns(lambda: measure_stages(corpus), rounds)
     total = sum(costs.per_gb(s) for s in STAGES)
@@ -202,13 +202,15 @@ def print_stages(console: Console, corpus: Path, rounds: int) -> "StageCosts":
         table.add_row(stage, lane, f"{cost:.3f}", f"{1e3 / cost:,.0f}" if cost else "-", f"{cost / total:.0%}")
     console.print(table)
     bounds = Table(title=f"model: best MB/s and the limit, this corpus as one .jsonl.gz shard; before = 1 parse "
-                         f"thread and pass 2 reading everything again, now = {MAX_PARSE_THREADS} parse threads and "
+                         f"thread and pass 2 reading everything again, now = parse threads half the cores (at most "
+                         f"{MAX_PARSE_THREADS}) and "
                          f"the last {TAIL_BYTES >> 20} MiB of pass 1 held for pass 2")
     for name in ("cores", "one pass, before", "one pass, now", "two passes, before", "two passes, now"):
         bounds.add_column(name, justify="right" if name == "cores" else "left")
     for cores in (1, 2, 8, 16, 64):
-        cells = [model(costs, cores, 1, False), model(costs, cores, MAX_PARSE_THREADS, False),
-                 model(costs, cores, 1, True), model(costs, cores, MAX_PARSE_THREADS, True, TAIL_BYTES)]
+        now = parse_threads(cores)
+        cells = [model(costs, cores, 1, False), model(costs, cores, now, False),
+                 model(costs, cores, 1, True), model(costs, cores, now, True, TAIL_BYTES)]
         bounds.add_row(str(cores), *(f"{b.mb_per_s:,.0f} ({b.limit})" for b in cells))
     console.print(bounds)
     return costs

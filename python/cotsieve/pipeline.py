@@ -212,9 +212,10 @@ def _unified_schema(sources: Sequence[Source]) -> pa.Schema:
 # ---------------------------------------------------------------- steps
 
 
-# Blocks of one file framed and parsed at once: past about 8 cores one parse
-# thread would limit (benchmarks/RESULTS.md, issue 23), and each block in
-# work holds its 16 MiB and its decoded texts, so the count is capped.
+# Blocks of one file framed and parsed at once. One parse thread limits a run
+# past about 4 cores; on fewer, every core is busy anyway and a second block
+# in work would only hold memory (16 MiB and its decoded texts), so a run
+# parses on half its threads, at most 4 (benchmarks/RESULTS.md, issue 23).
 MAX_PARSE_THREADS = 4
 
 
@@ -223,10 +224,10 @@ def parse_threads(threads: Optional[int]) -> int:
     native threads (None: every core).
 
     Example:
-        >>> parse_threads(1), parse_threads(64)
-        (1, 4)
+        >>> parse_threads(2), parse_threads(4), parse_threads(64)
+        (1, 2, 4)
     """
-    return max(1, min(threads or os.cpu_count() or 1, MAX_PARSE_THREADS))
+    return max(1, min((threads or os.cpu_count() or 1) // 2, MAX_PARSE_THREADS))
 
 
 def check_rejects(chunk: Chunk, on_error: str) -> None:
