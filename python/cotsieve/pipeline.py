@@ -26,8 +26,8 @@ import os
 import threading
 import time
 from collections import Counter, deque
-from contextlib import closing
 from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -41,9 +41,9 @@ from .analysis import Analyzer, analyzer_for
 from .errors import OutputExistsError, UsageError
 from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Source, TextSpec, arrow_schema, prefetched, \
     read_corpus, resolve_inputs
+from .io.chunks import null_fields
 from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, WriteBehind, \
     commit_together, write_json
-from .io.chunks import null_fields
 from .io.outdir import OutputFolder
 from .patterns import PatternSet, suggest
 from .rules import TIE_KEY, Rule, RuleSet
