@@ -64,7 +64,9 @@ class CurateOptions:
     next to the metrics; fields the rules group by are added automatically.
     ``on_error="fail"`` stops at the first unusable record (empty lines
     excepted) and writes nothing; ``"skip"`` records it in ``rejected.jsonl``.
-    ``compression_level`` applies to a gzip/zstd kept corpus.
+    ``compression_level`` applies to a gzip/zstd kept corpus. ``threads``
+    (None: every core) runs the engine and the kept corpus's compressors,
+    and half of them, at most 4, parse JSON Lines blocks (:func:`parse_threads`).
     """
 
     text: TextSpec = TextSpec()
