@@ -22,10 +22,12 @@ Example:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -39,6 +41,7 @@ from .analysis import Analyzer, analyzer_for
 from .errors import OutputExistsError, UsageError
 from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Selection, Source, TextSpec, arrow_schema, \
     input_state, prefetched, read_corpus, reread_streams, resolve_inputs
+from .io.chunks import null_fields
 from .io.kept_parquet import JsonlAsParquetWriter
 from .io.staged import output_folder
 from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, WriteBehind, \
@@ -66,7 +69,9 @@ class CurateOptions:
     next to the metrics; fields the rules group by are added automatically.
     ``on_error="fail"`` stops at the first unusable record (empty lines
     excepted) and writes nothing; ``"skip"`` records it in ``rejected.jsonl``.
-    ``compression_level`` applies to a gzip/zstd kept corpus.
+    ``compression_level`` applies to a gzip/zstd kept corpus. ``threads``
+    (None: every core) runs the engine and the kept corpus's compressors,
+    and half of them, at most 4, parse JSON Lines blocks (:func:`parse_threads`).
     ``input_format`` (``"jsonl"``/``"parquet"``) overrides what input names
     say; ``kept_format="parquet"`` writes the kept corpus as Parquet whatever
     came in (``"same"``: in the input's format). ``select`` reads only the
@@ -228,6 +233,24 @@ def _unified_schema(sources: Sequence[Source]) -> pa.Schema:
 # ---------------------------------------------------------------- steps
 
 
+# Blocks of one file framed and parsed at once. One parse thread limits a run
+# past about 4 cores; on fewer, every core is busy anyway and a second block
+# in work would only hold memory (16 MiB and its decoded texts), so a run
+# parses on half its threads, at most 4 (benchmarks/RESULTS.md, issue 23).
+MAX_PARSE_THREADS = 4
+
+
+def parse_threads(threads: Optional[int]) -> int:
+    """The blocks of one JSON Lines file parsed at once for a run on ``threads``
+    native threads (None: every core).
+
+    Example:
+        >>> parse_threads(2), parse_threads(4), parse_threads(64)
+        (1, 2, 4)
+    """
+    return max(1, min((threads or os.cpu_count() or 1) // 2, MAX_PARSE_THREADS))
+
+
 def check_rejects(chunk: Chunk, on_error: str) -> None:
     """Under ``on_error="fail"``, raise on the chunk's first unusable record (not an empty line)."""
     if on_error == "skip" or chunk.reasons.null_count == len(chunk):
@@ -375,9 +398,9 @@ class _OnePass:
 
     def read_options(self, parse: bool = True) -> ReadOptions:
         o = self.options
-        return ReadOptions(o.text, self.fields, parse, o.block_bytes, o.select)
+        return ReadOptions(o.text, self.fields, parse, o.block_bytes, o.select, parse_threads(o.threads))
 
-    def chunks(self, parse: bool = True) -> Iterator[Chunk]:
+    def chunks(self, parse: bool = True) -> Generator[Chunk, None, None]:
         return prefetched(read_corpus(self.sources, self.read_options(parse)),
                           busy=lambda seconds: _add_seconds(self.summary, "read", seconds))
 
@@ -476,21 +499,60 @@ class _Staging:
         return True
 
 
+# Pass 1's last chunks of a compressed JSON Lines corpus stay in memory, up to
+# this many bytes of records, and pass 2 copies them from there instead of
+# inflating that part of the input again: a corpus this small is inflated
+# once, a larger one this much less. Memory stays bounded whatever the size
+# of the corpus (benchmarks/RESULTS.md, issue 23).
+TAIL_BYTES = 256 << 20
+
+
+class _Tail:
+    """The last chunks of pass 1 (their records, not their texts), at most
+    ``limit`` bytes of them, and where they start in pass 1's order."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.chunks: deque[Chunk] = deque()
+        self.bytes = 0
+        self.first_index = 0  # of the first chunk held, counting every chunk of pass 1
+        self.first_ordinal = 0  # of its first record
+
+    def add(self, chunk: Chunk) -> None:
+        if chunk.source.compression is None:  # plain JSON Lines and Parquet are read again cheaply
+            self.first_index += len(self.chunks) + 1
+            self.first_ordinal += sum(map(len, self.chunks)) + len(chunk)
+            self.chunks.clear()
+            self.bytes = 0
+            return
+        self.chunks.append(Chunk(chunk.source, chunk.first_row, pa.nulls(len(chunk), pa.binary()), chunk.reasons,
+                                 null_fields(len(chunk), ()), chunk.raw, chunk.n_bytes, chunk.rows, chunk.position))
+        self.bytes += chunk.n_bytes
+        while self.bytes > self.limit:
+            dropped = self.chunks.popleft()
+            self.bytes -= dropped.n_bytes
+            self.first_index += 1
+            self.first_ordinal += len(dropped)
+
+
 class _TwoPass(_OnePass):
     """Rules that need the whole corpus: pass 1 measures into a temporary
     metrics file; the rules then see the needed columns of all rows at once;
-    pass 2 re-reads the input only to copy the kept records."""
+    pass 2 re-reads the input only to copy the kept records, up to the last
+    chunks of pass 1, which it takes from memory (``TAIL_BYTES``)."""
 
     def execute(self) -> None:
         self.summary.passes = 2
         self.file_states = _file_states(self.sources)
         self.progress.start_pass("measuring", 1, 2, self.sources)
         staging = _Staging(AtomicFile(self.outputs.paths.metrics.with_name("metrics.pass1.parquet")))
+        self.tail = _Tail(TAIL_BYTES)
         try:
             ordinal = 0
             with WriteBehind() as self.writes:
                 for chunk in self.chunks():
                     metrics = self.measured(chunk)
+                    self.tail.add(chunk)
                     ordinals = ordinal + np.flatnonzero(chunk.ok)
                     ordinal += len(chunk)
                     self.write(staging.write, metrics.append_column(_ORDINAL, pa.array(ordinals)))
@@ -531,7 +593,7 @@ class _TwoPass(_OnePass):
         self.check_files_unchanged()
         self.progress.start_pass("writing kept", 2, 2, self.sources)
         start = 0
-        for chunk in self.chunks(parse=False):
+        for chunk in self.second_pass_chunks():
             stop = start + len(chunk)
             if stop > len(keep):  # name the first record pass 1 did not have
                 raise _changed_between_passes(chunk.locate(len(keep) - start), len(keep))
@@ -545,6 +607,22 @@ class _TwoPass(_OnePass):
             raise _changed_between_passes(f"the end, after {start} records,", len(keep))
         self.check_files_unchanged()
         self.summary.kept = int(keep.sum())
+
+    def second_pass_chunks(self) -> Iterator[Chunk]:
+        """The input read again, without parsing, up to the chunks pass 1 held; then those."""
+        read = 0
+        if self.tail.first_index:
+            with closing(self.chunks(parse=False)) as chunks:
+                for index, chunk in enumerate(chunks, 1):
+                    read += len(chunk)
+                    yield chunk
+                    if index == self.tail.first_index:
+                        break
+        if self.tail.chunks and read != self.tail.first_ordinal:
+            where = f"the end, after {read} records," if read < self.tail.first_ordinal else \
+                f"{read} records in its first {self.tail.first_index} blocks"
+            raise _changed_between_passes(where, self.tail.first_ordinal)
+        yield from self.tail.chunks
 
     def check_files_unchanged(self) -> None:
         """A file rewritten in place with as many records, or reordered, still

@@ -117,7 +117,9 @@ class ReadOptions:
 
     ``parse=False`` only frames records (lines or rows) for copying; it is
     used by the second pass of a two-pass filter. ``selection`` limits or
-    samples the records read.
+    samples the records read. ``parse_threads`` frame and parse that many
+    JSON Lines blocks of a file at once (inflating one gzip or zstd stream
+    stays one thread: the format is serial).
     """
 
     text: TextSpec = TextSpec()
@@ -125,6 +127,7 @@ class ReadOptions:
     parse: bool = True
     block_bytes: int = BLOCK_BYTES
     selection: Selection = Selection()
+    parse_threads: int = 1
 
 
 def unparsed_columns(n: int, blank: np.ndarray, options: ReadOptions) -> tuple[pa.Array, pa.Array, pa.Table]:

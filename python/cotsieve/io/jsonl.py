@@ -31,7 +31,7 @@ from .. import _core
 from ..errors import BadInputError, InputNote
 from .chunks import EMPTY_LINE, Chunk, ReadOptions, empty_line_reasons, field_string, null_fields, unparsed_columns
 from .locations import PARQUET_MAGIC, can_reread, held_compression, opened, read_head
-from .prefetch import prefetched
+from .prefetch import ordered_map, prefetched
 from .sources import Source
 from .text import json_type, think_tagged
 
@@ -45,9 +45,14 @@ STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, isal_zlib.e
 
 
 def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
+    def parse(item: tuple[_Lines, Optional[str], Optional[int]]) -> tuple[Chunk, Optional[str], Optional[int]]:
+        lines, stream_error, position = item
+        return _jsonl_chunk(source, 0, lines.block(), options), stream_error, position
+
     first_row = 0
-    for block, stream_error, position in prefetched(line_blocks(source, options.block_bytes)):
-        chunk = _jsonl_chunk(source, first_row, block, options)
+    blocks = prefetched(line_blocks(source, options.block_bytes))
+    for chunk, stream_error, position in ordered_map(parse, blocks, options.parse_threads):
+        chunk.first_row = first_row  # known once the blocks before it are framed
         if stream_error:
             chunk = _reject_last(chunk, stream_error)
         chunk.position = position
@@ -55,7 +60,28 @@ def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
         yield chunk
 
 
-def line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optional[str], Optional[int]]]:
+class _Lines:
+    """A block of whole lines before it is joined: the carried start of its
+    first line, and the read whose first ``cut`` bytes end it. The reader
+    thread, which alone inflates a stream, hands the join (one copy of the
+    block) on to the threads that parse blocks at once."""
+
+    __slots__ = ("head", "data", "cut")
+
+    def __init__(self, head: bytes, data: bytes, cut: int):
+        self.head, self.data, self.cut = head, data, cut
+
+    @classmethod
+    def whole(cls, block: bytes) -> _Lines:
+        return cls(b"", block, len(block))
+
+    def block(self) -> bytes:
+        if self.head:
+            return self.head + memoryview(self.data)[:self.cut]
+        return self.data if self.cut == len(self.data) else self.data[:self.cut]
+
+
+def line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[_Lines, Optional[str], Optional[int]]]:
     """Blocks of whole lines, each ending in a newline (one is added to a last
     line that lacks it), with how far into the stored file reading has got
     (None where unknown). When the compressed stream is truncated or corrupt,
@@ -74,13 +100,13 @@ def line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optio
                 if trailing:  # every member was whole: the bytes after them are no record
                     warnings.warn(InputNote(f"{source.name}: {trailing}"), stacklevel=2)
                     if buf:
-                        yield buf + (b"" if buf.endswith(b"\n") else b"\n"), None, None
+                        yield _Lines.whole(buf + (b"" if buf.endswith(b"\n") else b"\n")), None, None
                     return
                 cut = buf.rfind(b"\n") + 1
                 if cut:
-                    yield buf[:cut], None, None
+                    yield _Lines(b"", buf, cut), None, None
                 lost = f"compressed stream ends early or is corrupt ({err}); records after this are lost"
-                yield buf[cut:] + b"\n", lost, None
+                yield _Lines.whole(buf[cut:] + b"\n"), lost, None
                 return
             if not data:
                 break
@@ -89,13 +115,13 @@ def line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[bytes, Optio
             if not cut:  # inside a line longer than a block
                 carry += data
                 continue
-            # One copy per block: the carried start of its first line joined
-            # to the whole lines of this read.
-            block = carry + memoryview(data)[:cut] if carry else (data if cut == len(data) else data[:cut])
+            # One copy per block, made by the parsing thread: the carried
+            # start of its first line joined to the whole lines of this read.
+            block = _Lines(carry, data, cut)
             carry = data[cut:]
             yield block, None, _stored_position(stream)
     if carry:
-        yield carry + b"\n", None, None
+        yield _Lines.whole(carry + b"\n"), None, None
 
 
 def _stored_position(stream: Any) -> Optional[int]:

@@ -85,7 +85,8 @@ def _convert(spool: Path, parquet: Path) -> None:
 def _tables(spool: Path, schema: Union[pa.Schema, None] = None) -> Iterator[pa.Table]:
     """The spooled records, a block of lines at a time, as Arrow tables (in ``schema`` when given)."""
     parse = pa_json.ParseOptions(explicit_schema=schema) if schema is not None else pa_json.ParseOptions()
-    for block, _, _ in line_blocks(Source(str(spool), "jsonl"), BLOCK_BYTES):
+    for lines, _, _ in line_blocks(Source(str(spool), "jsonl"), BLOCK_BYTES):
+        block = lines.block()
         options = pa_json.ReadOptions(block_size=len(block) + 1, use_threads=True)
         try:
             yield pa_json.read_json(pa.BufferReader(block), read_options=options, parse_options=parse)

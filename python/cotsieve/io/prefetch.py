@@ -1,21 +1,26 @@
-"""A reader thread ahead of the consumer (see :func:`prefetched`)."""
+"""A reader thread ahead of the consumer (see :func:`prefetched`), and
+work on several threads with its results in order (:func:`ordered_map`)."""
 
 from __future__ import annotations
 
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Optional, TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class _Done:
     """Marks the end of the items in the handoff queue."""
 
 
-def prefetched(items: Iterator[T], depth: int = 2, busy: Optional[Callable[[float], None]] = None) -> Iterator[T]:
+def prefetched(items: Iterator[T], depth: int = 2, busy: Optional[Callable[[float], None]] = None
+               ) -> Generator[T, None, None]:
     """Produce ``items`` ahead in a thread, at most ``depth`` ahead. Reading,
     decompressing and the native JSON reader release the GIL, so the producer
     runs while the consumer works. ``busy`` receives the producer's seconds
@@ -56,3 +61,32 @@ def prefetched(items: Iterator[T], depth: int = 2, busy: Optional[Callable[[floa
                 handoff.get_nowait()
             except queue.Empty:
                 worker.join(0.01)
+
+
+def ordered_map(work: Callable[[T], U], items: Iterator[T], threads: int) -> Iterator[U]:
+    """``work`` applied to each of ``items`` on ``threads`` threads at once,
+    the results in the order of the items; at most ``threads`` items are in
+    work, so memory stays bounded. With one thread, ``work`` runs in the
+    caller's thread, one item at a time. ``work`` must release the GIL for
+    most of its time to gain from more threads (the native JSON reader does).
+    An exception in ``work`` is raised at its item's turn.
+
+    Example:
+        >>> list(ordered_map(lambda x: x * x, iter(range(5)), threads=3))
+        [0, 1, 4, 9, 16]
+    """
+    if threads <= 1:
+        yield from map(work, items)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque[Future[U]] = deque()
+        try:
+            for item in items:
+                if len(pending) == threads:
+                    yield pending.popleft().result()
+                pending.append(pool.submit(work, item))
+            while pending:
+                yield pending.popleft().result()
+        finally:  # the consumer stopped early or failed: nothing more starts
+            for future in pending:
+                future.cancel()
