@@ -327,6 +327,7 @@ void Scanner::scan_text_prefiltered(const TextRef& text, ScanScratch& scratch) c
   matches.clear();
   uint64_t cursor = 0;
   Match found{};
+  const bool two_halves = prefilter_->two_halves();
   constexpr size_t kBatch = 64;  // windows per filter call: 4 KiB of text
   uint64_t masks[kBatch];
   alignas(64) uint8_t low[kBatch * Prefilter::kWindow], high[kBatch * Prefilter::kWindow];
@@ -337,7 +338,7 @@ void Scanner::scan_text_prefiltered(const TextRef& text, ScanScratch& scratch) c
       for (uint64_t mask = masks[w]; mask != 0; mask &= mask - 1) {
         const size_t i = w * Prefilter::kWindow + static_cast<size_t>(__builtin_ctzll(mask));
         const uint64_t start = pos + i;
-        const uint32_t buckets = low[i] | (uint32_t(high[i]) << 8);
+        const uint32_t buckets = low[i] | (two_halves ? uint32_t(high[i]) << 8 : 0);
         if (start < cursor || !longest_in_buckets(t, n, start, buckets, anchors, found)) continue;
         matches.push_back(found);
         cursor = found.end;
