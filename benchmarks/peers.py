@@ -345,7 +345,7 @@ def duckdb_scan(ps: cotsieve.PatternSet) -> Scan:
             table = pa.table({"text": pa.array([t.decode("utf-8") for t in texts], pa.large_string())})
             con.register("corpus", table)
             loaded[0] = texts
-        return con.execute("SELECT sum(len(regexp_extract_all(text, ?))) FROM corpus", [rx]).fetchone()[0]
+        return con.execute("SELECT sum(len(regexp_extract_all(text, ?))) FROM corpus", [rx]).fetchall()[0][0]
 
     return scan
 
