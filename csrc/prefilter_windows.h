@@ -13,22 +13,29 @@ namespace cotsieve {
 constexpr int kPrefilterWindow = 64;
 constexpr int kPrefilterPositions = 4;  // pattern bytes the filter looks at
 
-// The AVX2 form of the prefilter's 128-entry byte tables. A byte's table
-// index (folded, at most 0x7f) is split into its low and high nibble, and a
-// bucket passes at a position if it is in both nibbles' entries. Each entry
-// is the OR of the table entries that share that nibble, so the pair passes
-// every byte the table passes, and some more: the filter stays exact, only
-// less selective. Rows are 32 bytes, one copy per 128-bit lane.
+// The AVX2 form of the prefilter's 128-entry byte tables. A text byte is
+// split into its low and high nibble, and a bucket passes at a position if
+// it is in both nibbles' entries. Each entry is the OR of the buckets that
+// accept some byte with that nibble (both cases of a caseless letter), so
+// the pair passes every byte the table passes, and some more: the filter
+// stays exact, only less selective, and the kernel needs no case folding.
+// Bytes >= 0x80 are looked up as 0x7f (the table's shared entry for them);
+// where no bucket accepts them, the lean kernel indexes with the raw byte,
+// and the byte shuffle gives no bucket for them by itself.
+// Rows are 32 bytes, one copy per 128-bit lane.
 struct NibbleTables {
-  alignas(32) uint8_t low[2][kPrefilterPositions][32];  // [bucket half][byte position][index & 15]
-  alignas(32) uint8_t high[2][kPrefilterPositions][32];  // [bucket half][byte position][index >> 4]
+  alignas(32) uint8_t low[2][kPrefilterPositions][32];  // [bucket half][byte position][byte & 15]
+  alignas(32) uint8_t high[2][kPrefilterPositions][32];  // [bucket half][byte position][byte >> 4]
+  uint8_t word_start[2];  // per bucket half, the buckets cleared after a word byte
+  bool two_halves;        // more than 8 buckets; else `high` is not written
+  bool one_per_bucket;    // every bucket holds one pattern
+  bool ascii_only;        // no bucket accepts a byte >= 0x80 at any position
 };
 
-// Window masks as Prefilter::window_masks documents them; `needs_word_start`
-// holds, per bucket half, the buckets cleared after a word byte. Call only
-// where simd_level() allows AVX2.
-void prefilter_windows_avx2(const NibbleTables& tables, const uint8_t needs_word_start[2], const uint8_t* text,
-                            uint64_t n, uint64_t pos, size_t count, uint64_t* masks, uint8_t* low, uint8_t* high);
+// Window masks as Prefilter::window_masks documents them. Call only where
+// simd_level() allows AVX2.
+void prefilter_windows_avx2(const NibbleTables& tables, const uint8_t* text, uint64_t n, uint64_t pos, size_t count,
+                            uint64_t* masks, uint8_t* low, uint8_t* high);
 
 namespace {
 

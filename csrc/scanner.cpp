@@ -327,17 +327,23 @@ void Scanner::scan_text_prefiltered(const TextRef& text, ScanScratch& scratch) c
   matches.clear();
   uint64_t cursor = 0;
   Match found{};
+  const bool two_halves = prefilter_->two_halves();
   constexpr size_t kBatch = 64;  // windows per filter call: 4 KiB of text
   uint64_t masks[kBatch];
   alignas(64) uint8_t low[kBatch * Prefilter::kWindow], high[kBatch * Prefilter::kWindow];
   for (uint64_t pos = 0; pos < n; pos += kBatch * Prefilter::kWindow) {
     const size_t count = std::min<uint64_t>(kBatch, (n - pos + Prefilter::kWindow - 1) / Prefilter::kWindow);
     prefilter_->window_masks(t, n, pos, count, masks, low, high);
-    for (size_t w = 0; w < count; ++w) {
+    // On marker-sized sets most windows pass nothing: one branch-free pass
+    // marks the windows that do, and the loop visits only those.
+    uint64_t live = 0;
+    for (size_t w = 0; w < count; ++w) live |= uint64_t(masks[w] != 0) << w;
+    for (; live != 0; live &= live - 1) {
+      const size_t w = static_cast<size_t>(__builtin_ctzll(live));
       for (uint64_t mask = masks[w]; mask != 0; mask &= mask - 1) {
         const size_t i = w * Prefilter::kWindow + static_cast<size_t>(__builtin_ctzll(mask));
         const uint64_t start = pos + i;
-        const uint32_t buckets = low[i] | (uint32_t(high[i]) << 8);
+        const uint32_t buckets = low[i] | (two_halves ? uint32_t(high[i]) << 8 : 0);
         if (start < cursor || !longest_in_buckets(t, n, start, buckets, anchors, found)) continue;
         matches.push_back(found);
         cursor = found.end;

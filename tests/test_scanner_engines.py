@@ -89,3 +89,42 @@ def test_many_patterns_fill_every_bucket_and_equal_reference():
     for engine in engines():
         table = build_set(MANY_PATTERNS, engine=engine).matches(texts)
         assert engine_spans(table, len(texts)) == [[tuple(m) for m in e] for e in expected], engine
+
+
+# Sets of at most 8 patterns take the AVX2 prefilter's lean kernels: one
+# bucket half, no vector word-start test when every pattern that needs one
+# is at least 4 bytes long, and raw-byte table lookups when no pattern has a
+# byte >= 0x80 in its first 4. Near misses put each pattern's bytes next to
+# bytes that share a nibble with them (other case, top bit set, other
+# column), after word bytes, and at the texts' ends.
+LEAN_SETS = {
+    "ascii, long": [RefPattern(b"Perhaps", "branch"), RefPattern(b"Another", "branch", "sensitive"),
+                    RefPattern(b"alternatively", "branch", anchor="sentence_start"),
+                    RefPattern(b"re-check", "verify", boundary="none")],
+    "non-ascii prefix": [RefPattern(b"perhaps", "branch"), RefPattern("ещё раз".encode(), "verify"),
+                         RefPattern(b"try again", "backtrack", boundary="end")],
+    "short word start": [RefPattern(b"or", "branch"), RefPattern(b"maybe", "branch")],
+}
+
+
+def near_misses(word: bytes) -> list[bytes]:
+    out = [word, word.upper(), word.swapcase(), b"super" + word, b"_" + word, b"9" + word, word + b"s"]
+    for i in range(min(4, len(word))):
+        for flip in (0x80, 0x40, 0x20, 0x10):
+            out.append(word[:i] + bytes([word[i] ^ flip]) + word[i + 1:])
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(LEAN_SETS))
+def test_small_sets_equal_reference_on_near_misses(name):
+    patterns = LEAN_SETS[name]
+    fragments = [m for p in patterns for m in near_misses(p.text)] + [b". ", b"\n", b" ", b"\xff", b"\x7f"]
+    rng = random.Random(name)
+    texts = [b"".join(rng.choice(fragments) + rng.choice([b" ", b"", b"\n", b". "]) for _ in range(rng.randint(0, 400)))
+             for _ in range(40)]
+    texts += [p.text for p in patterns] + [b"x" + p.text for p in patterns]  # matches at the very end
+    expected = [[tuple(m) for m in ref_matches(t, patterns)] for t in texts]
+    assert sum(map(len, expected)) > 100  # the texts do hold matches
+    for engine in engines():
+        table = build_set(patterns, engine=engine).matches(texts)
+        assert engine_spans(table, len(texts)) == expected, engine
