@@ -22,6 +22,18 @@ import hermetic
 TESTS = Path(__file__).resolve().parent
 TRACED_CALLS = "connect,sendto,sendmsg,sendmmsg,close"
 
+
+def usable_strace() -> str:
+    """The strace program, or a skip that says why it cannot trace here."""
+    strace = shutil.which("strace")
+    if not strace:
+        pytest.skip("strace is not installed (Debian: apt-get install -y strace)")
+    able = subprocess.run([strace, "-qq", "-o", os.devnull, "true"], capture_output=True, text=True)
+    if able.returncode != 0:  # ptrace refused: under another tracer, or a sandbox that forbids it
+        pytest.skip(f"strace cannot trace here: {able.stderr.strip().splitlines()[-1]}")
+    return strace
+
+
 # Run in a child with the suite's environment (conftest applied it to ours).
 PROBE = textwrap.dedent("""
     import subprocess, sys
@@ -67,12 +79,7 @@ def test_the_guard_reads_strace_lines():
 
 @pytest.mark.slow
 def test_chromium_and_ray_reach_nothing_past_loopback(tmp_path):
-    strace = shutil.which("strace")
-    if not strace:
-        pytest.skip("strace is not installed (Debian: apt-get install -y strace)")
-    able = subprocess.run([strace, "-qq", "-o", os.devnull, "true"], capture_output=True, text=True)
-    if able.returncode != 0:  # ptrace refused: under another tracer, or a sandbox that forbids it
-        pytest.skip(f"strace cannot trace here: {able.stderr.strip().splitlines()[-1]}")
+    strace = usable_strace()
     chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), "")
     with_ray = importlib.util.find_spec("ray") is not None
     if not chromium and not with_ray:

@@ -8,7 +8,6 @@ import io
 import json
 import lzma
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -447,14 +446,9 @@ def test_s3_in_and_out_match_a_local_run(s3_server, tmp_path, capsys):
 def test_the_s3_round_trip_reaches_nothing_past_loopback(tmp_path):
     """The S3 test above, run under strace: no connect or send of any of its
     processes (pytest, s3fs, moto's server) leaves loopback."""
-    from test_hermetic import TRACED_CALLS
+    from test_hermetic import TRACED_CALLS, usable_strace
 
-    strace = shutil.which("strace")
-    if not strace:
-        pytest.skip("strace is not installed (Debian: apt-get install -y strace)")
-    able = subprocess.run([strace, "-qq", "-o", os.devnull, "true"], capture_output=True, text=True)
-    if able.returncode != 0:  # ptrace refused: under another tracer, or a sandbox that forbids it
-        pytest.skip(f"strace cannot trace here: {able.stderr.strip().splitlines()[-1]}")
+    strace = usable_strace()
     log = tmp_path / "strace.log"
     pytest_run = [sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-k", "test_s3_in_and_out"]
     run = subprocess.run([strace, "-f", "-qq", "-e", f"trace={TRACED_CALLS}", "-o", str(log), *pytest_run],
