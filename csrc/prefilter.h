@@ -50,7 +50,7 @@ class Prefilter {
 
  private:
   static constexpr int kPositions = kPrefilterPositions;
-  alignas(64) uint8_t table_[2][kPositions][128];  // [bucket half][byte position][byte & 0x7f]
+  alignas(64) uint8_t table_[2][kPositions][128];  // [bucket half][byte position][lower-cased byte, >= 0x80 at 0x7f]
   uint8_t needs_word_start_[2] = {0, 0};          // bucket bits, per half
   NibbleTables nibbles_;                          // the same tables, for the AVX2 kernel
   std::vector<int32_t> buckets_[16];
