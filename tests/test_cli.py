@@ -11,7 +11,7 @@ import pytest
 import cotsieve.cli.commands
 from cotsieve.pipeline import filter_corpus
 from cotsieve.rules import parse_rule
-from cotsieve.cli import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_OUTPUT_EXISTS, EXIT_USAGE, main
+from cotsieve.cli import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, EXIT_INTERNAL, EXIT_OK, EXIT_OUTPUT_EXISTS, EXIT_USAGE, main
 
 TEXTS = ["Let x = 1.\n\nAlternatively, x = 2.", "x = 1.\n\nSo x = 1.", "Hmm.\n\nWait, no.\n\nPerhaps 4."]
 
@@ -291,6 +291,32 @@ def test_summary_json_to_stdout_is_the_summary_and_nothing_else(corpus, tmp_path
     assert json.loads(copy.read_text())["read"] == 30 and "cotsieve summary" in capsys.readouterr().out
     assert main([command[0], str(corpus), "--out", str(tmp_path / "again"), "--quiet", "--summary-json", str(copy),
                  *command[1:]]) == EXIT_OUTPUT_EXISTS  # the copy is an output like the others
+    assert not (tmp_path / "again").exists()  # refused before the run, not after it
+
+
+@pytest.mark.parametrize("where, code", [
+    ("input", EXIT_OUTPUT_EXISTS),  # even with --force: the corpus is never overwritten
+    ("folder", EXIT_OUTPUT_EXISTS),
+    ("no-such-folder/s.json", EXIT_CANNOT_WRITE),
+    ("", EXIT_USAGE),
+    ("own", EXIT_USAGE),  # the run's own summary.json
+])
+def test_a_summary_json_path_the_run_must_not_write_is_refused_before_it(corpus, tmp_path, capsys, where, code):
+    out = tmp_path / "out"
+    (tmp_path / "folder").mkdir()
+    path = {"input": str(corpus), "own": str(out / "summary.json")}.get(where, str(tmp_path / where) if where else "")
+    before = corpus.read_bytes()
+    assert main(["filter", str(corpus), "--out", str(out), "--where", "n_steps >= 0", "--quiet", "--force",
+                 "--summary-json", path]) == code
+    assert "summary-json" in capsys.readouterr().err
+    assert not out.exists() and corpus.read_bytes() == before
+
+
+def test_scan_fails_when_every_record_was_rejected(corpus, capsys):
+    code = main(["scan", str(corpus), "--text-field", "body", "--on-error", "skip", "--json"])
+    captured = capsys.readouterr()
+    assert code == EXIT_BAD_INPUT and "every record was rejected" in captured.err
+    assert json.loads(captured.out)["rejected"] == 30  # the counts are still printed
 
 
 def test_a_run_that_rejects_everything_still_prints_its_summary_json(corpus, tmp_path, capsys):

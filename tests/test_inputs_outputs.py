@@ -8,6 +8,7 @@ import io
 import json
 import lzma
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import zstandard
 
 import hermetic
 from cotsieve.cli import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, EXIT_OK, EXIT_OUTPUT_EXISTS, EXIT_USAGE, main
+from cotsieve.errors import BadInputError
 from cotsieve.io import Chunk, ReadOptions, Selection, Source, read_corpus, resolve_inputs
 from cotsieve.io.select import selected
 
@@ -110,6 +112,24 @@ def test_dev_stdin_and_dash_read_a_real_pipe_or_a_redirected_file(tmp_path):
         assert json.loads((out / "summary.json").read_text())["read"] == len(RECORDS)
 
 
+def test_standard_input_named_twice_is_read_once(tmp_path):
+    """A stream named twice would lose to its first reader the bytes the
+    second needs: repeats are dropped before anything is read, however named."""
+    path = corpus_file(tmp_path, "c.jsonl")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    for names, redirected in ((["-", "-"], False), (["-", "/dev/stdin"], False), ([str(path), "-"], True),
+                              (["-", str(path)], True)):
+        out = tmp_path / f"out-{len(list(tmp_path.iterdir()))}"
+        command = [sys.executable, "-m", "cotsieve.cli", "analyze", *names, "--out", str(out), "--quiet"]
+        with open(path, "rb") as file:
+            stdin = {"stdin": file} if redirected else {"input": path.read_bytes()}
+            run = subprocess.run(command, capture_output=True, timeout=120, env=env, **stdin)
+        assert run.returncode == EXIT_OK, run.stderr.decode()
+        assert b"is read once" in run.stderr, names
+        summary = json.loads((out / "summary.json").read_text())
+        assert (summary["read"], summary["rejected"]) == (len(RECORDS), 0), names
+
+
 def test_wrong_format_on_stdin_is_a_clear_error(tmp_path, monkeypatch, capsys):
     with_stdin(monkeypatch, b"".join(LINES))
     assert main(["scan", "-", "--format", "parquet", "--quiet"]) == EXIT_BAD_INPUT
@@ -128,6 +148,35 @@ def test_no_standard_input_or_a_terminal_is_a_usage_error(tmp_path, monkeypatch,
     monkeypatch.setattr(sys, "stdin", Terminal(io.BytesIO(b"")))
     assert main(["analyze", "-", "--out", str(tmp_path / "o"), "--quiet"]) == EXIT_USAGE
     assert "pipe a corpus in" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+class DroppingConnection(io.RawIOBase):
+    """Stored bytes whose reads fail part way, as a dropped connection does."""
+
+    def __init__(self, data: bytes, fail_after: int):
+        self.data, self.pos, self.fail_after = data, 0, fail_after
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.pos >= self.fail_after:
+            raise ConnectionResetError(104, "connection reset by peer")
+        n = min(len(buffer), self.fail_after - self.pos, len(self.data) - self.pos)
+        buffer[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".zst"])
+def test_a_storage_read_error_fails_the_run_instead_of_cutting_the_corpus(suffix):
+    data = COMPRESS[suffix](b"".join(LINES * 50))
+    compression = {"": None, ".gz": "gzip", ".zst": "zstd"}[suffix]
+    stream = io.BufferedReader(DroppingConnection(data, len(data) // 2), buffer_size=4096)
+    source = Source("s3://bucket/c.jsonl" + suffix, "jsonl", compression, stream=stream)
+    with pytest.raises(BadInputError, match="cannot read: .*connection reset"):
+        for _ in read_corpus([source], ReadOptions(block_bytes=4096)):
+            pass
 
 
 # ---------------------------------------------------------------- extensions and --format
@@ -224,6 +273,36 @@ def test_kept_format_parquet_refuses_fields_of_clashing_types(tmp_path, capsys):
     assert code == EXIT_BAD_INPUT
     assert "cannot be one Parquet table" in capsys.readouterr().err
     assert not out.exists()  # nothing left behind, not even the spool
+
+
+def test_kept_format_parquet_keeps_date_like_strings_as_written(tmp_path):
+    """JSON has no date type: strings that look like dates stay strings, also
+    when a later block of the same field holds one that does not."""
+    lines = [json.dumps({"text": f"Step {i}.", "date": f"2023-01-{i % 28 + 1:02d}"}).encode() + b"\n"
+             for i in range(300)] + [json.dumps({"text": "Last.", "date": "n/a"}).encode() + b"\n"]
+    path = corpus_file(tmp_path, "c.jsonl", lines)
+    out = tmp_path / "o"
+    assert main(["filter", str(path), "--out", str(out), "--kept-format", "parquet", "--where", "n_steps >= 0",
+                 "--quiet"]) == EXIT_OK
+    kept = pq.read_table(out / "kept.parquet")
+    assert kept.schema.field("date").type == pa.string()
+    assert kept.column("date").to_pylist() == [json.loads(line)["date"] for line in lines]
+
+
+def test_kept_format_parquet_names_a_record_it_cannot_hold(tmp_path, capsys):
+    lines = [json.dumps({"text": "Hmm.", "meta": {}}).encode() + b"\n"]
+    out = tmp_path / "o"
+    code = main(["filter", str(corpus_file(tmp_path, "c.jsonl", lines)), "--out", str(out), "--kept-format",
+                 "parquet", "--where", "n_steps >= 0", "--quiet"])
+    assert code == EXIT_BAD_INPUT and "cannot be one Parquet table" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_report_on_standard_input_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
+    with_stdin(monkeypatch, b"".join(LINES))
+    out = tmp_path / "o"
+    assert main(["filter", "-", "--out", str(out), "--report", "--quiet", *TWO_PASS]) == EXIT_USAGE
+    assert "can be read once" in capsys.readouterr().err and not out.exists()
 
 
 # ---------------------------------------------------------------- --limit and --sample
@@ -356,9 +435,13 @@ def test_a_failed_upload_leaves_no_temporary_key_and_no_summary(memory_fs, tmp_p
 
     monkeypatch.setattr(type(memory_fs), "put_file", put_file)
     assert main(["analyze", str(path), "--out", "memory://run", "--quiet", "--force"]) == EXIT_CANNOT_WRITE
-    assert "cannot write memory://run/metrics.parquet" in capsys.readouterr().err
-    left = memory_fs.ls("/run", detail=False)
-    assert not any(name.endswith(".tmp") for name in left) and "/run/summary.json" not in left
+    err = " ".join(capsys.readouterr().err.split())
+    assert "cannot write memory://run/metrics.parquet" in err and "nothing at the URL was replaced" in err
+    # The store is as it was: no temporary key, the old summary in place.
+    assert memory_fs.ls("/run", detail=False) == ["/run/summary.json"] and memory_fs.cat("/run/summary.json") == b"{}"
+    kept_locally = Path(err.split("the finished outputs are in ")[1].split()[0])
+    assert (kept_locally / "metrics.parquet").is_file()
+    shutil.rmtree(kept_locally)
 
 
 def test_missing_remote_input_and_unknown_store(memory_fs, tmp_path, capsys):

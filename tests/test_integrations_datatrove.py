@@ -107,17 +107,22 @@ def test_stored_values_decide_and_documents_without_them_are_measured():
     docs = annotated(records[:30], columns=["branch_step_ratio", "repetition"]) + documents(records[30:])
     first_kept = next(d for d in dt.CotsieveFilter(RULES).run(annotated(records[:30])))
     docs[[d.id for d in docs].index(first_kept.id)].metadata["branch_step_ratio"] = 0.9  # a stored value is used
-    step = dt.CotsieveFilter(RULES, batch_size=16)
+    step = dt.CotsieveFilter(RULES, batch_size=16, metadata_prefix="")
     step.metrics = CountingMetrics(step.metrics)
     kept = {d.id for d in step.run(docs)}
     assert step.metrics.texts == 10
     fresh = {d.id for d in dt.CotsieveFilter(RULES).run(documents(records))}
     assert kept == fresh - {first_kept.id}
-    # Metrics stored under another prefix, or reuse turned off: every text is measured.
-    for options in ({"metadata_prefix": "cs_"}, {"metadata_prefix": None}):
+    # Metrics stored under another prefix, or reuse not asked for: every text is measured.
+    for options in ({"metadata_prefix": "cs_"}, {"metadata_prefix": None}, {}):
         step = dt.CotsieveFilter(RULES, batch_size=16, **options)
         step.metrics = CountingMetrics(step.metrics)
         assert {d.id for d in step.run(annotated(records))} == fresh and step.metrics.texts == 40
+
+
+def test_a_record_field_named_like_a_metric_is_not_taken_for_one():
+    doc = Document(text="word " * 500, id="long", metadata={"n_words": 12})
+    assert list(dt.CotsieveFilter("n_words < 100").run([doc])) == []
 
 
 def test_percentile_rules_are_refused():

@@ -29,6 +29,7 @@ from cotsieve.profiling import (
     profile,
     step_of,
     summarize,
+    ProfileResult,
     utf8_offsets,
 )
 
@@ -360,6 +361,29 @@ def test_data_is_a_deprecated_spelling_of_the_inputs(tmp_path, capsys):
         parse_args(["--model", "m", "--out", "o"])  # no input at all
     assert exit_info.value.code == 2 and "at least one input" in capsys.readouterr().err
     assert main([str(data), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), "--limit", "0"]) == 2
+
+
+def test_limit_stops_before_a_bad_record_past_it(tmp_path, monkeypatch):
+    """--limit 2 profiles two traces; the malformed line after them is never judged."""
+    from cotsieve.cli import profile as profile_cli
+    from cotsieve.io import resolve_inputs
+
+    data = tmp_path / "a.jsonl"
+    data.write_text('{"text": "a."}\n\n{"text": "b."}\nnot json\n{"text": "c."}\n')
+    seen = []
+
+    def fake_profile(model, tokenizer, texts, problems, ids, **options):
+        seen.extend(texts)
+        return ProfileResult(pa.table({}), pa.table({"trace_id": ids}), pa.table({}), pa.table({}))
+
+    monkeypatch.setattr(profile_cli, "profile", fake_profile)
+    args = profile_cli.parse_args([str(data), "--model", "m", "--out", "o", "--limit", "2"])
+    results = list(profile_cli._profiled_chunks(args, resolve_inputs(str(data)), None, None, None))
+    assert [t if isinstance(t, str) else t.decode() for t in seen] == ["a.", "b."]
+    assert results[0].traces.column("record_id").to_pylist() == [f"{data}:1", f"{data}:3"]
+    args = profile_cli.parse_args([str(data), "--model", "m", "--out", "o"])
+    with pytest.raises(cotsieve.BadInputError, match=":4: malformed JSON"):
+        list(profile_cli._profiled_chunks(args, resolve_inputs(str(data)), None, None, None))
 
 
 def test_quiet_silences_the_loading_bars(capfd):

@@ -118,3 +118,19 @@ def test_the_bytes_done_run_across_the_files_of_a_run(tmp_path):
     assert done == sorted(done) and done[-1] == pytest.approx(total, abs=0.05)
     assert any(abs(d - first.stat().st_size / 1e6) < 0.05 for d in done)  # the first file, read to its end
     assert len(done) > 4
+
+
+def test_a_limited_run_does_not_claim_to_have_read_its_whole_input(tmp_path):
+    from cotsieve.cli.progress import CorpusProgress
+    from cotsieve.io import Selection
+    from cotsieve.pipeline import CurateOptions, analyze_corpus
+
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(_lines(3000))
+    log, ticks = io.StringIO(), iter(range(0, 10_000, 10))
+    status = StatusLine(quiet=False, asked=True, stream=log, clock=lambda: next(ticks))
+    with CorpusProgress(status, reads_to_the_end=False) as progress:
+        analyze_corpus(str(path), tmp_path / "out", CurateOptions(block_bytes=16 << 10, select=Selection(limit=5)),
+                       progress)
+    last = log.getvalue().splitlines()[-1]
+    assert "5 traces" in last and "(100%)" not in last

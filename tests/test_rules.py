@@ -136,3 +136,11 @@ def test_parse_share():
     assert parse_share("10%") == pytest.approx(0.1) and parse_share("0.5") == 0.5
     with pytest.raises(ValueError):
         parse_share("-1%")
+
+
+def test_the_integrations_refuse_an_empty_rule_list():
+    """A filter with no rule would decide nothing, and documents would vanish uncounted."""
+    from cotsieve.integrations import hf
+
+    with pytest.raises(ValueError, match="no rule given"):
+        hf.cotsieve_filter([])

@@ -494,6 +494,21 @@ def as_rule_set(rules: RulesArg) -> RuleSet:
     return RuleSet([parse_rule(r) if isinstance(r, str) else r for r in items])
 
 
+def some_rules(rules: RulesArg) -> RuleSet:
+    """:func:`as_rule_set`, refusing an empty list: a filter with no rule would
+    decide nothing, and what it was given would vanish uncounted.
+
+    Example:
+        >>> some_rules([])
+        Traceback (most recent call last):
+        ValueError: no rule given; pass at least one, e.g. 'branch_step_ratio <= 0.3'
+    """
+    rule_set = as_rule_set(rules)
+    if not rule_set.rules:
+        raise ValueError("no rule given; pass at least one, e.g. 'branch_step_ratio <= 0.3'")
+    return rule_set
+
+
 def step_count_ratio(table: pa.Table, by: str, source: str, reference: str) -> pa.Table:
     """Add Proxy 1 of arXiv 2604.01702: ``step_count_ratio``, each trace's
     ``n_steps`` divided by the mean ``n_steps`` of the ``reference`` source's

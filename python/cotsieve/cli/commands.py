@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import glob
 import json
+import os
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -19,8 +21,9 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import BadInputError, OutputExistsError, UsageError
+from ..errors import BadInputError, OutputExistsError, OutputWriteError, UsageError
 from ..io import Chunk, ReadOptions, TextSpec, is_saved_dataset, read_corpus, resolve_inputs
+from ..io.outdir import write_error
 from ..io.writers import write_json
 from ..patterns import PatternSet
 from ..pipeline import CurateOptions, Summary, analyze_corpus, check_rejects, filter_corpus
@@ -36,7 +39,8 @@ from .progress import CorpusProgress, StatusLine
 
 def corpus_progress(args: argparse.Namespace) -> CorpusProgress:
     """The progress line a command's ``--quiet`` and ``--progress`` ask for."""
-    return CorpusProgress(StatusLine(args.quiet, getattr(args, "progress", False)))
+    return CorpusProgress(StatusLine(args.quiet, getattr(args, "progress", False)),
+                          reads_to_the_end=getattr(args, "limit", None) is None)
 
 
 # ---------------------------------------------------------------- commands
@@ -60,10 +64,56 @@ def finish_run(summary: Summary, args: argparse.Namespace, measured_only: bool =
 
 
 def write_summary_copy(summary: Summary, path: Path, force: bool) -> None:
-    """A copy of ``summary.json`` at ``path``; an existing file needs ``--force``."""
+    """A copy of ``summary.json`` at ``path`` (checked before the run by
+    :func:`check_summary_copy`; an existing file still needs ``--force``)."""
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; pass --force to overwrite it")
-    write_json(path, summary.as_dict())
+    try:
+        write_json(path, summary.as_dict())
+    except OSError as err:
+        raise write_error(err, path.parent) from None
+
+
+def check_summary_copy(args: argparse.Namespace) -> None:
+    """Refuse, before any record is read, a ``--summary-json PATH`` the run
+    could not or must not write: an empty path, a folder, an existing file
+    without ``--force``, one of the inputs, the run's own ``summary.json``,
+    or a place that cannot be written."""
+    if args.summary_json is None or args.summary_json == "-":
+        return
+    if not args.summary_json:
+        raise UsageError("--summary-json needs a path, or - for standard output")
+    path = Path(args.summary_json)
+    if path.is_dir():
+        raise OutputExistsError(f"--summary-json {path} is a folder; name a file")
+    out = getattr(args, "out", None)
+    if isinstance(out, Path) and path.resolve() == (out / "summary.json").resolve():
+        raise UsageError(f"--summary-json {path} is the run's own summary.json; name another file or leave it out")
+    if path.resolve() in _local_input_files(getattr(args, "input", None) or []):
+        raise OutputExistsError(f"--summary-json {path} is an input; name another file")
+    if path.exists() and not args.force:
+        raise OutputExistsError(f"--summary-json {path} exists; pass --force to overwrite it")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise OutputWriteError(f"cannot write --summary-json {path}: {folder} is not a writable folder")
+
+
+def _is_stream(spec: str) -> bool:
+    """Whether an input argument is standard input, a pipe or a device: bytes that can be read once."""
+    return spec == "-" or (os.path.exists(spec) and not os.path.isfile(spec) and not os.path.isdir(spec))
+
+
+def _local_input_files(inputs: Sequence[str]) -> set[Path]:
+    """The local files the input arguments name, directly, in a folder or by a glob."""
+    files: set[Path] = set()
+    for spec in inputs:
+        if spec == "-" or "://" in spec:
+            continue
+        found = [Path(p) for p in glob.glob(spec)] or [Path(spec)]
+        for path in found:
+            files.update(p.resolve() for p in path.rglob("*") if p.is_file()) if path.is_dir() \
+                else files.add(path.resolve())
+    return files
 
 
 def print_summary(summary: Summary, measured_only: bool = False, screen: Console = out_console) -> None:
@@ -98,10 +148,15 @@ def check_something_usable(summary: Summary) -> None:
     """A run that rejected every record it read (a wrong ``--text-field``,
     say) did not do what was asked, even under ``--on-error skip``: its
     outputs stay for inspection, and the command fails."""
-    if summary.nothing_usable:
-        reasons = ", ".join(f"{reason} ({count:,})" for reason, count in summary.rejected_by_reason.items())
-        raise BadInputError(f"every record was rejected ({summary.read:,} of {summary.read:,}: {reasons}); "
-                            f"see {summary.outputs.get('rejected', 'rejected.jsonl')}")
+    refuse_all_rejected(summary.read, summary.rejected, summary.rejected_by_reason,
+                        f"see {summary.outputs.get('rejected', 'rejected.jsonl')}")
+
+
+def refuse_all_rejected(read: int, rejected: int, by_reason: Mapping[str, int], where: str) -> None:
+    """Fail a run that read records and rejected every one of them."""
+    if read and rejected == read:
+        reasons = ", ".join(f"{reason} ({count:,})" for reason, count in by_reason.items())
+        raise BadInputError(f"every record was rejected ({read:,} of {read:,}: {reasons}); {where}")
 
 
 # Groups of a percentile rule shown on the screen, largest first; summary.json has all.
@@ -192,6 +247,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             counts.add(chunk, patterns.count_categories(chunk.texts.filter(chunk.reasons.is_null()), options.threads))
             progress.advance(chunk)
     SCAN_PRINTERS[args.print_as](counts)
+    refuse_all_rejected(counts.read, counts.rejected, counts.rejected_by_reason,
+                        "analyze lists each with its reason in OUT/rejected.jsonl")
     return EXIT_OK
 
 
@@ -222,6 +279,7 @@ SCAN_PRINTERS = {"table": _print_scan_table, "json": _print_scan_json, "csv": _p
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     options = options_from_args(args)
+    check_summary_copy(args)
     with corpus_progress(args) as progress:
         summary = analyze_corpus(args.input, args.out, options, progress)
     finish_run(summary, args, measured_only=True)
@@ -231,11 +289,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_filter(args: argparse.Namespace) -> int:
     rules = rules_from_args(args)
     options = options_from_args(args)
+    check_summary_copy(args)
     if args.report:
         require_matplotlib()  # before the run, not after it
         if not isinstance(args.out, Path):
             raise UsageError(f"--report writes a local folder, and --out {args.out} is a URL; run cotsieve report "
                              f"on a local copy of its metrics")
+        streams = [spec for spec in args.input if _is_stream(spec)]
+        if streams:
+            raise UsageError(f"--report reads the corpus again for its trace views, and {streams[0]} can be read "
+                             f"once; save it to a file first, or run cotsieve report on the metrics with --corpus")
     with corpus_progress(args) as progress:
         summary = filter_corpus(args.input, args.out, rules, options, progress)
     screen = finish_run(summary, args)
@@ -273,6 +336,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
+    check_summary_copy(args)
     folder = args.out or Path(tempfile.mkdtemp(prefix="cotsieve-demo-"))
     with corpus_progress(args) as progress:
         summary, by_source = run_demo(folder, args.n, args.seed, args.force, progress)

@@ -172,14 +172,20 @@ def _check_model_path(args: argparse.Namespace) -> None:
         raise UsageError(f"--gguf-file {args.gguf_file}: not in {args.model}")
 
 
-def _usable_rows(chunk: Chunk) -> np.ndarray:
-    """Rows of a chunk that hold a record; blank JSONL lines are skipped, any
-    other unusable record is an error that names it."""
-    reasons = chunk.reasons.to_pylist()
-    for i, reason in enumerate(reasons):
-        if reason is not None and reason != EMPTY_LINE:
+def _usable_rows(chunk: Chunk, wanted: Optional[int] = None) -> np.ndarray:
+    """Rows of a chunk that hold a record, the first ``wanted`` of them (all
+    when None); blank JSONL lines are skipped, any other unusable record is an
+    error that names it. Rows after the wanted ones are not looked at, so a
+    bad record past ``--limit`` does not stop the run."""
+    rows: list[int] = []
+    for i, reason in enumerate(chunk.reasons.to_pylist()):
+        if wanted is not None and len(rows) == wanted:
+            break
+        if reason is None:
+            rows.append(i)
+        elif reason != EMPTY_LINE:
             raise BadInputError(f"{chunk.locate(i)}: {reason}")
-    return np.flatnonzero([reason is None for reason in reasons])
+    return np.array(rows, dtype=np.int64)
 
 
 def _field_values(chunk: Chunk, name: str, rows: np.ndarray) -> list[str]:
@@ -198,9 +204,7 @@ def _profiled_chunks(args: argparse.Namespace, sources: list[Source], model: Any
     options = ReadOptions(text=TextSpec(args.text_field, think=args.think), fields=fields)
     n_records = 0
     for chunk in read_corpus(sources, options):
-        rows = _usable_rows(chunk)
-        if args.limit is not None:
-            rows = rows[:args.limit - n_records]
+        rows = _usable_rows(chunk, None if args.limit is None else args.limit - n_records)
         texts = chunk.texts.take(pa.array(rows)).to_pylist()
         problems = _field_values(chunk, args.problem_field, rows) if args.problem_field else None
         ids = _field_values(chunk, args.id_field, rows) if args.id_field \

@@ -114,8 +114,9 @@ class CorpusProgress(RunProgress):
     """The progress line of ``scan``, ``analyze``, ``filter`` and ``demo``, pass
     by pass; use as a context manager (the last pass's line is kept at the end)."""
 
-    def __init__(self, status: StatusLine):
+    def __init__(self, status: StatusLine, reads_to_the_end: bool = True):
         self.status = status
+        self.reads_to_the_end = reads_to_the_end  # False under --limit: a pass may stop early
         self.label = ""  # no pass yet
         self.started = time.perf_counter()
         self.traces = self.record_bytes = self.done = 0
@@ -153,7 +154,7 @@ class CorpusProgress(RunProgress):
 
     def _close_pass(self, finished: bool = True) -> None:
         if self.label:
-            if finished and self.total is not None:
+            if finished and self.reads_to_the_end and self.total is not None:
                 self.done = self.total  # the tail of the last block, and files read to their end
             self.status.close(self.line())
             self.label = ""

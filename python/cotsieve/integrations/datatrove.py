@@ -39,7 +39,7 @@ from datatrove.utils.batching import batched  # noqa: E402
 from datatrove.utils.typeshelper import StatHints  # noqa: E402
 
 from ..patterns import PatternSet  # noqa: E402
-from ..rules import RulesArg, as_rule_set  # noqa: E402
+from ..rules import RulesArg, some_rules  # noqa: E402
 from ._batch import TraceMetrics  # noqa: E402
 
 DEFAULT_BATCH = 256
@@ -66,17 +66,20 @@ class CotsieveFilter(BaseFilter):  # type: ignore[misc]  # datatrove ships no ty
         batch_size: documents per native call.
         exclusion_writer: a datatrove writer for the dropped documents.
         metadata_prefix: the ``prefix`` of the ``CotsieveAnnotator`` that ran
-            before (with the same patterns, steps and think); ``None``
-            measures every document.
+            before (with the same patterns, steps and think), whose stored
+            metrics are then used; ``None`` (the default) measures every
+            document. Reuse is asked for, not assumed: a reader copies a
+            record's own fields into the metadata, and a field that happens
+            to be named like a metric (``n_words``) must not stand for one.
     """
 
     name = "🧠 cotsieve filter"
 
     def __init__(self, rules: RulesArg, patterns: Union[str, PatternSet] = "default", steps: str = "paragraph",
                  think: str = "auto", batch_size: int = DEFAULT_BATCH, exclusion_writer: Optional[DiskWriter] = None,
-                 metadata_prefix: Optional[str] = ""):
+                 metadata_prefix: Optional[str] = None):
         super().__init__(exclusion_writer, batch_size)
-        self.rules = as_rule_set(rules)
+        self.rules = some_rules(rules)
         wide = [r.name for r in self.rules.rules if r.corpus_wide]
         if wide:
             raise ValueError(f"{wide} need the whole corpus; a datatrove filter sees one document at a time")

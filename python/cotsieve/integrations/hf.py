@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from ..io import ReadOptions, read_corpus
 from ..patterns import PatternSet
-from ..rules import TIE_KEY, RulesArg, RuleSet, as_rule_set
+from ..rules import TIE_KEY, RulesArg, RuleSet, some_rules
 from ._batch import Column, TraceMetrics, append_columns, refuse_unusable
 
 Batch = Union[dict[str, list[Any]], pa.Table]
@@ -64,7 +64,7 @@ class RulePredicate:
     """A ``Dataset.filter(batched=True)`` predicate: ``True`` for rows the rules keep (see ``cotsieve_filter``)."""
 
     def __init__(self, rules: RulesArg, metrics_options: dict[str, Any]):
-        self.rules = as_rule_set(rules)
+        self.rules = some_rules(rules)
         wide = [r.name for r in self.rules.rules if r.corpus_wide]
         if wide:
             raise ValueError(f"{wide} need the whole corpus, not one batch; use "
@@ -130,7 +130,7 @@ def filter_dataset(ds: Any, rules: RulesArg, text_column: str = "text", tie_key:
         >>> list(filter_dataset(ds, "drop-top 50% n_steps", tie_key="id")["id"])
         ['b', 'c']
     """
-    rule_set = as_rule_set(rules) if tie_key is None else as_rule_set(rules).with_tie_key(tie_key)
+    rule_set = some_rules(rules) if tie_key is None else some_rules(rules).with_tie_key(tie_key)
     metrics = TraceMetrics(patterns, steps, think, rule_set.columns, threads=threads, text_field=text_column)
     _column({name: [] for name in ds.column_names}, metrics.text.column)
     absent = [name for name in rule_set.fields if name not in ds.column_names]

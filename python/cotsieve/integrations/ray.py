@@ -46,7 +46,7 @@ require_extra("ray.data", "ray")
 import ray  # noqa: E402
 
 from ..patterns import PatternSet  # noqa: E402
-from ..rules import RulesArg, as_rule_set  # noqa: E402
+from ..rules import RulesArg, some_rules  # noqa: E402
 from ._batch import TraceMetrics, append_columns  # noqa: E402
 
 
@@ -115,7 +115,7 @@ def filter_dataset(ds: Any, rules: RulesArg, id_column: str, text_column: str = 
     in Ray Data, stands for ``compute=ray.data.ActorPoolStrategy(size=N)``.
     """
     compute = _actor_pool(compute, concurrency)
-    rule_set = as_rule_set(rules).with_tie_key(id_column)
+    rule_set = some_rules(rules).with_tie_key(id_column)
     carried = list(dict.fromkeys([id_column, *rule_set.fields]))
     options = {"text_column": text_column, "patterns": patterns, "steps": steps, "think": think,
                "columns": rule_set.columns, "keep": carried}

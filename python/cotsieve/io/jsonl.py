@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, Callable, Optional
+from typing import IO, Any, Callable, Optional, cast
 
 import numpy as np
 import pyarrow as pa
@@ -92,6 +92,8 @@ def line_blocks(source: Source, block_bytes: int) -> Iterator[tuple[_Lines, Opti
         while True:
             try:
                 data = stream.read(block_bytes)
+            except _ReadFailed as failed:  # the storage, not the data: nothing after it can be trusted
+                raise BadInputError(f"{source.name}: cannot read: {failed.__cause__}") from None
             except STREAM_ERRORS as err:
                 # A decoder may drop what it decompressed in the failing read:
                 # recover those bytes, and yield their whole lines before the break.
@@ -146,12 +148,43 @@ def _decompressed(source: Source) -> Iterator[Any]:
     decoders release the GIL, so the reader thread runs beside the engine."""
     if source.stream is None:  # a stream's compression was found from its own first bytes
         _check_compression(source)
-    with opened(source.name, source.stream) as raw:
+    with opened(source.name, source.stream) as opened_raw:
+        raw = cast(IO[bytes], _StoredReads(opened_raw))  # a file in all but its type
         if source.compression is None:
             yield raw
             return
         with _decoder(raw, source.compression, fast=True) as stream:
             yield stream
+
+
+class _ReadFailed(Exception):
+    """The storage failed to hand over an input's bytes (a dropped connection,
+    an I/O error): not an OSError, so no decoder or reader takes it for a
+    corrupt or cut stream, whose records before the break could be kept."""
+
+
+class _StoredReads:
+    """An input's stored bytes, with the storage's read errors raised as
+    :class:`_ReadFailed`; everything else is the wrapped file's."""
+
+    def __init__(self, raw: IO[bytes]):
+        self._raw: Any = raw  # readinto: every binary file has it, IO[bytes] does not say so
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._raw.read(size)
+            return data
+        except OSError as err:
+            raise _ReadFailed(err) from err
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return int(self._raw.readinto(buffer))
+        except OSError as err:
+            raise _ReadFailed(err) from err
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
 
 
 def _decoder(raw: IO[bytes], compression: Optional[str], fast: bool = False) -> Any:

@@ -71,15 +71,38 @@ class JsonlAsParquetWriter:
             self._spool.file.discard()
 
 
+# What Arrow refuses in a table it cannot build or write (an empty object has
+# no Parquet type, say).
+_UNTABLED = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+
+
 def _convert(spool: Path, parquet: Path) -> None:
     try:
-        schema = pa.unify_schemas([block.schema for block in _tables(spool)], promote_options="permissive") \
-            if spool.stat().st_size else pa.schema([])
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        schema = pa.unify_schemas([_as_json_types(block.schema) for block in _tables(spool)],
+                                  promote_options="permissive") if spool.stat().st_size else pa.schema([])
+        with pq.ParquetWriter(str(parquet), schema) as writer:
+            for table in _tables(spool, schema):
+                writer.write_table(table.select(schema.names).cast(schema))
+    except _UNTABLED as err:
         raise _not_one_table(err) from None
-    with pq.ParquetWriter(str(parquet), schema) as writer:
-        for table in _tables(spool, schema):
-            writer.write_table(table.select(schema.names).cast(schema))
+
+
+def _as_json_types(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every timestamp a string. JSON has no date type:
+    Arrow guesses one from strings that look like dates, block by block, and
+    would rewrite them (or fail where a later block holds "n/a"); read as
+    strings they stay the characters the record held."""
+    return pa.schema([field.with_type(_json_type(field.type)) for field in schema])
+
+
+def _json_type(type_: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(type_):
+        return pa.string()
+    if pa.types.is_struct(type_):
+        return pa.struct([type_.field(i).with_type(_json_type(type_.field(i).type)) for i in range(type_.num_fields)])
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        return pa.list_(type_.value_field.with_type(_json_type(type_.value_type)))
+    return type_
 
 
 def _tables(spool: Path, schema: Union[pa.Schema, None] = None) -> Iterator[pa.Table]:
@@ -88,10 +111,7 @@ def _tables(spool: Path, schema: Union[pa.Schema, None] = None) -> Iterator[pa.T
     for lines, _, _ in line_blocks(Source(str(spool), "jsonl"), BLOCK_BYTES):
         block = lines.block()
         options = pa_json.ReadOptions(block_size=len(block) + 1, use_threads=True)
-        try:
-            yield pa_json.read_json(pa.BufferReader(block), read_options=options, parse_options=parse)
-        except pa.ArrowInvalid as err:
-            raise _not_one_table(err) from None
+        yield pa_json.read_json(pa.BufferReader(block), read_options=options, parse_options=parse)
 
 
 def _not_one_table(err: Exception) -> BadInputError:

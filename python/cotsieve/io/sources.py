@@ -17,6 +17,7 @@ import glob as globlib
 import io
 import json
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,11 +78,49 @@ def resolve_inputs(spec: Union[str, Path, Sequence[Union[str, Path]], Any], form
     if _is_hf_dataset(spec):
         return [Source("<dataset>", "dataset", dataset=_one_split(spec, "<dataset>"))]
     specs = [spec] if isinstance(spec, (str, Path)) else list(spec)
-    sources = _once_each([source for item in specs for source in _expand(str(item), format)])
+    sources = _once_each([source for item in _named_once([str(s) for s in specs]) for source in _expand(item, format)])
     families = {"jsonl" if s.kind == "jsonl" else "arrow" for s in sources}
     if len(families) > 1:
         raise ValueError("inputs mix JSONL with Parquet/datasets; curate them separately")
     return sources
+
+
+def _named_once(items: list[str]) -> list[str]:
+    """The input arguments, each file, pipe or standard input at its first
+    mention only. A stream named twice (``- -``, ``- /dev/stdin``, or ``-``
+    redirected from a file also named) would lose to its first reader the
+    bytes the second one needs, so repeats are dropped before anything is
+    read, with the note a later repeat gets."""
+    first: dict[Any, str] = {}
+    kept = []
+    for item in items:
+        identity = _item_identity(item)
+        shown = STDIN_NAME if item == STDIN else item
+        if identity is not None:
+            if identity in first:
+                warnings.warn(InputNote(f"{shown} is the same file as {first[identity]}; it is read once"),
+                              stacklevel=3)
+                continue
+            first[identity] = shown
+        kept.append(item)
+    return kept
+
+
+def _item_identity(item: str) -> Any:
+    """The device and inode an input argument names before it is expanded:
+    standard input's, a pipe's or a file's; None for a URL, a folder, a glob
+    or what cannot be looked at (expanding it says what is wrong)."""
+    try:
+        if item == STDIN:
+            stat = os.fstat(sys.stdin.fileno())
+        else:
+            path = local_path(item)
+            if is_url(item) or not os.path.exists(path) or os.path.isdir(path):
+                return None
+            stat = os.stat(path)
+    except (OSError, ValueError, AttributeError):  # no standard input, or one without a descriptor
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _once_each(sources: list[Source]) -> list[Source]:

@@ -4,15 +4,19 @@ fsspec reaches by URL (``s3://bucket/run/``, ``memory://run``).
 
 A store is written last. The run writes its outputs into a local temporary
 folder as it would anywhere, and only when every output is complete does
-:meth:`StagedFolder.publish` upload them: each to a temporary key beside its
-place (``.NAME.PID.tmp``), then moved onto its name. On a store that renames
-(a local or network file system) the move is atomic; on an object store
-(S3, GCS, Azure) it is a server-side copy, and an object appears at its key
-only whole, never half-written. The set of outputs is not atomic on a store:
-they appear one after another, ``summary.json`` last, and an old
-``summary.json`` is deleted before the first upload, so a ``summary.json``
-always describes the files beside it. A store has no lock: two runs into one
-URL are not kept apart as two runs into one local folder are.
+:meth:`StagedFolder.publish` upload them, in two steps: every output to a
+temporary key beside its place (``.NAME.PID.tmp``), and only when all of them
+are up, each moved onto its name. On a store that renames (a local or
+network file system) the move is atomic; on an object store (S3, GCS,
+Azure) it is a server-side copy, and an object appears at its key only
+whole, never half-written. A failed upload leaves the store as it was. The
+set of outputs is not atomic on a store: the moves happen one after
+another, ``summary.json`` last, and an old ``summary.json`` is deleted
+before the first move, so a ``summary.json`` always describes the files
+beside it; a failed move says which outputs it had already replaced. After
+any failure the finished outputs stay in the local folder, which the error
+names. A store has no lock: two runs into one URL are not kept apart as two
+runs into one local folder are.
 
 Example:
     >>> import fsspec, os
@@ -27,10 +31,11 @@ Example:
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from ..errors import OutputExistsError, OutputWriteError
 from .locations import filesystem, is_url, local_path
@@ -68,17 +73,16 @@ class StagedFolder:
         self.url = url.rstrip("/")
         self.force = force
         self.fs, self.root = filesystem(self.url)
-        self._temp: Optional[tempfile.TemporaryDirectory[str]] = None
         self.local = Path()
+        self._keep_local = False  # a failed publish leaves the finished outputs here
 
     def __enter__(self) -> StagedFolder:
-        self._temp = tempfile.TemporaryDirectory(prefix="cotsieve-out-")
-        self.local = Path(self._temp.name)
+        self.local = Path(tempfile.mkdtemp(prefix="cotsieve-out-"))
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._temp is not None:
-            self._temp.cleanup()
+        if not self._keep_local:
+            shutil.rmtree(self.local, ignore_errors=True)
 
     def shown(self, path: Path) -> str:
         return f"{self.url}/{path.name}"
@@ -95,26 +99,37 @@ class StagedFolder:
                 raise OutputExistsError(f"{self.shown(path)} exists; pass --force (force=True) to overwrite it")
 
     def publish(self, paths: Sequence[Path]) -> None:
-        """Upload the outputs in order (``summary.json`` last); an old
-        ``summary.json`` goes first; a failed upload leaves no temporary key."""
-        summary = [p for p in paths if p.name == "summary.json"]
-        for path in summary:
-            if self._store("look at", path.name, self.fs.exists, self._key(path.name)):
-                self._store("delete", path.name, self.fs.rm, self._key(path.name))
-        for path in [p for p in paths if p.name != "summary.json"] + summary:
-            self._upload(path)
-
-    def _upload(self, path: Path) -> None:
-        temp = self._key(f".{path.name}.{os.getpid()}.tmp")
+        """Upload every output to its temporary key, then move each onto its
+        name, ``summary.json`` last and an old one deleted before the first
+        move (module docstring)."""
+        order = [p for p in paths if p.name != "summary.json"] + [p for p in paths if p.name == "summary.json"]
+        staged: list[str] = []  # temporary keys that may exist
+        moved: list[str] = []
         try:
-            self._store("write", path.name, self.fs.put_file, str(path), temp)
-            self._store("write", path.name, self.fs.mv, temp, self._key(path.name))
-        except BaseException:
-            try:
-                self.fs.rm(temp)
-            except Exception:  # the upload failed before the key existed, or the store is gone
-                pass
-            raise
+            for path in order:
+                staged.append(self._temp_key(path.name))
+                self._store("write", path.name, self.fs.put_file, str(path), staged[-1])
+            if any(p.name == "summary.json" for p in order) and \
+                    self._store("look at", "summary.json", self.fs.exists, self._key("summary.json")):
+                self._store("delete", "summary.json", self.fs.rm, self._key("summary.json"))
+            for path in order:
+                self._store("write", path.name, self.fs.mv, self._temp_key(path.name), self._key(path.name))
+                moved.append(path.name)
+        except OutputWriteError as err:
+            for key in staged[len(moved):]:
+                self._remove_quietly(key)
+            self._keep_local = True
+            done = f"already replaced: {', '.join(moved)}" if moved else "nothing at the URL was replaced"
+            raise OutputWriteError(f"{err}; {done}; the finished outputs are in {self.local}") from err
+
+    def _temp_key(self, name: str) -> str:
+        return self._key(f".{name}.{os.getpid()}.tmp")
+
+    def _remove_quietly(self, key: str) -> None:
+        try:
+            self.fs.rm(key)
+        except Exception:  # the upload failed before the key existed, or the store is gone
+            pass
 
     def _store(self, what: str, name: str, call: Any, *args: Any) -> Any:
         """``call(*args)`` on the store; any failure of the store is an :class:`OutputWriteError` naming the URL."""
