@@ -49,7 +49,7 @@ TRACES = [
     "等等, no: the tea costs 1€. Perhaps I misread the menu.\n\n"
     "  \n\nLet me verify: 3 + 1 = 4.\n\nFinal answer: 4",
     "We need the number of primes below 20.\nThey are 2, 3, 5, 7, 11, 13, 17 and 19.\n\n"
-    "But wait, is 1 a prime? No, 1 is not prime by definition.\n\nAnother way: count the odd numbers "
+    "Wait, no: 1 is not a prime, by definition, so it is not counted.\n\nAnother way: count the odd numbers "
     "below 20 that are not divisible by 3, then add 2 and 3 back.\n\nTherefore there are 8 primes.",
     "## Setting up\n\nWe want the area of a rectangle whose perimeter is 30 cm and whose length is twice "
     "its width. Let the width be $w$. Then the length is $2w$, and the perimeter is $2(w + 2w) = 6w$.\n"
