@@ -464,3 +464,17 @@ def test_demo_prints_its_summary_json(tmp_path, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out) == json.loads((tmp_path / "filtered" / "summary.json").read_text())
     assert "synth-branchy" in captured.err
+
+
+def test_tie_flags_set_only_what_a_rule_leaves_at_its_default():
+    from cotsieve.cli import build_parser
+    from cotsieve.cli.parser import rules_from_args
+
+    def rules(*flags):
+        args = build_parser().parse_args(["filter", "in.jsonl", "--out", "o", *flags])
+        return [(r.ties, r.tie_key) for r in rules_from_args(args)]
+
+    own = ["--where", "drop-top 10% n_words tie-key id", "--where", "drop-top 5% n_steps ties keep"]
+    assert rules(*own) == [("split", "id"), ("keep", "record_id")]
+    assert rules(*own, "--ties", "keep") == [("keep", "id"), ("keep", "record_id")]
+    assert rules(*own, "--tie-key", "uid") == [("split", "id"), ("keep", "uid")]

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from ..errors import BadInputError, OutputExistsError, OutputWriteError, UsageError
 from ..io import Chunk, ReadOptions, TextSpec, is_saved_dataset, read_corpus, resolve_inputs
+from ..io.locations import is_url, local_path
 from ..io.outdir import write_error
 from ..io.writers import write_json
 from ..patterns import PatternSet
@@ -106,10 +107,10 @@ def _is_stream(spec: str) -> bool:
 def _local_input_files(inputs: Sequence[str]) -> set[Path]:
     """The local files the input arguments name, directly, in a folder or by a glob."""
     files: set[Path] = set()
-    for spec in inputs:
-        if spec == "-" or "://" in spec:
+    for spec in map(local_path, inputs):
+        if spec == "-" or is_url(spec):
             continue
-        found = [Path(p) for p in glob.glob(spec)] or [Path(spec)]
+        found = [Path(p) for p in glob.glob(spec, recursive=True)] or [Path(spec)]
         for path in found:
             files.update(p.resolve() for p in path.rglob("*") if p.is_file()) if path.is_dir() \
                 else files.add(path.resolve())

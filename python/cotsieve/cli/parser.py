@@ -16,7 +16,7 @@ from ..io.locations import is_url, local_path
 from ..patterns import MAX_THREADS, PatternSet
 from ..pipeline import KEPT_FORMATS, CurateOptions
 from ..report import DEFAULT_TOP
-from ..rules import LENGTH_COLUMN, TIE_KEY, TIES, DropShare, Rule, parse_rule, parse_share
+from ..rules import LENGTH_COLUMN, TIE_KEY, TIES, DropShare, Rule, RuleSet, parse_rule, parse_share
 from .console import err_console
 from .exit_codes import EXIT_USAGE
 
@@ -208,8 +208,12 @@ def rules_from_args(args: argparse.Namespace, required: bool = True) -> list[Rul
     if args.by:
         column = LENGTH_COLUMN if args.by == "length" else args.by
         rules.insert(0, DropShare(column, parse_share(share), "top" if args.drop_top else "bottom", args.per))
-    if (args.ties, args.tie_key) != ("split", TIE_KEY):
-        rules = [replace(r, ties=args.ties, tie_key=args.tie_key) if isinstance(r, DropShare) else r for r in rules]
+    # The flags set what a percentile rule leaves at its default; a rule's own
+    # "tie-key"/"ties" wins.
+    if args.tie_key != TIE_KEY:
+        rules = list(RuleSet(rules).with_tie_key(args.tie_key).rules)
+    if args.ties != "split":
+        rules = [replace(r, ties=args.ties) if isinstance(r, DropShare) and r.ties == "split" else r for r in rules]
     if not rules and required:
         raise UsageError("no rule given; use e.g. --by branch_step_ratio --drop-top 10% or --where 'METRIC <= X'")
     return rules

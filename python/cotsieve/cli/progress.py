@@ -161,8 +161,9 @@ class CorpusProgress(RunProgress):
 
 
 def _stored_size(source: Source) -> Optional[int]:
-    """The size of an input file as stored, or None (a dataset, a stream)."""
-    if source.kind == "dataset":
+    """The size of an input file as stored, or None (a dataset, a stream:
+    a named pipe's size reads 0)."""
+    if source.kind == "dataset" or source.stream is not None:
         return None
     try:
         return os.path.getsize(source.name)
