@@ -449,7 +449,7 @@ class _OnePass:
         self.summary.kept += int(keep.sum())
 
     def finish(self, rule_details: list[dict[str, Any]]) -> None:
-        empty = measure_empty(self.analyzer, self.options, self.fields)
+        empty = measure_empty(self.analyzer, self.fields)
         if self.rules:
             empty = _with_decision(empty, np.zeros(0, bool), pa.array([], pa.string()))
         self.outputs.close(empty)
@@ -471,7 +471,7 @@ def _keep_mask(chunk: Chunk, drop: np.ndarray) -> np.ndarray:
     return keep
 
 
-def measure_empty(analyzer: Analyzer, options: CurateOptions, fields: Sequence[str]) -> pa.Table:
+def measure_empty(analyzer: Analyzer, fields: Sequence[str]) -> pa.Table:
     """A zero-row metrics table with the full schema."""
     ids = pa.table({"record_id": pa.array([], pa.string()), "file": pa.array([], pa.string()),
                     "row": pa.array([], pa.int64())})
@@ -564,7 +564,7 @@ class _TwoPass(_OnePass):
         # record_id orders the records that tie at a percentile cutoff (rules.tie_order).
         columns = list(dict.fromkeys(self.rules.columns + self.rules.fields + (TIE_KEY,))) + [_ORDINAL]
         table = pq.read_table(str(staging.temp), columns=columns) if staging else measure_empty(
-            self.analyzer, self.options, self.fields).append_column(_ORDINAL, pa.array([], pa.int64()))
+            self.analyzer, self.fields).append_column(_ORDINAL, pa.array([], pa.int64()))
         _check_fields_present(table, self.rules.fields)
         decision = self.rules.decide(table)
         self.dropped_by_rule.update(decision.counts)
@@ -577,7 +577,7 @@ class _TwoPass(_OnePass):
             if staging is not None:
                 self.write(self.copy_metrics, staging, decision.drop, decision.reasons)
             self.copy_kept(keep)
-        self.finish(self.rules.details(table))
+        self.finish(decision.details)
 
     def copy_metrics(self, staging: AtomicFile, drop: np.ndarray, reasons: pa.Array) -> None:
         start = 0

@@ -77,6 +77,11 @@ class Rule:
         """Extra facts for the summary, such as percentile cutoffs."""
         return {}
 
+    def judge(self, table: pa.Table) -> tuple[np.ndarray, dict[str, Any]]:
+        """``drops`` and ``details`` at once (a rule that derives both from
+        one computation does it once)."""
+        return self.drops(table), self.details(table)
+
 
 @dataclass(frozen=True)
 class Threshold(Rule):
@@ -177,7 +182,13 @@ class DropShare(Rule):
     def details(self, table: pa.Table) -> dict[str, Any]:
         """The cutoff of each group, and per group: records, the share asked,
         what was dropped, and how many records sat on the cutoff."""
-        cut = self._cut(table)
+        return self._details(self._cut(table))
+
+    def judge(self, table: pa.Table) -> tuple[np.ndarray, dict[str, Any]]:
+        cut = self._cut(table)  # one ranking of the corpus for both
+        return cut.drop, self._details(cut)
+
+    def _details(self, cut: _Cut) -> dict[str, Any]:
         sign = 1 if self.side == "top" else -1
         shown = [None if math.isinf(c) else sign * float(c) for c in cut.cutoffs]
         groups = [{"group": _json_label(label), "records": int(n), "asked": self.share,
@@ -361,10 +372,12 @@ class RuleSet:
 
     def decide(self, table: pa.Table) -> Decision:
         """Apply every rule to ``table`` (the whole corpus if ``corpus_wide``)."""
-        masks = [rule.drops(table) for rule in self.rules]
+        judged = [rule.judge(table) for rule in self.rules]
+        masks = [mask for mask, _ in judged]
         names = [rule.name for rule in self.rules]
         drop = np.logical_or.reduce(masks) if masks else np.zeros(table.num_rows, bool)
-        return Decision(drop, _reasons(masks, names, drop), dict(zip(names, masks)))
+        details = [{"rule": name, **facts} for name, (_, facts) in zip(names, judged)]
+        return Decision(drop, _reasons(masks, names, drop), dict(zip(names, masks)), details)
 
     def with_tie_key(self, column: str) -> RuleSet:
         """These rules, with the percentile rules that break ties by the default
@@ -384,8 +397,9 @@ class RuleSet:
 
 class Decision(NamedTuple):
     """What a ``RuleSet`` decided: ``drop`` mask, ``reasons`` (null where
-    kept), and ``by_rule``, the drop mask of each rule by its name (a record
-    may be dropped by several).
+    kept), ``by_rule``, the drop mask of each rule by its name (a record
+    may be dropped by several), and ``details``, as :meth:`RuleSet.details`
+    gives them.
 
     Example:
         >>> d = RuleSet([parse_rule("x < 2"), parse_rule("x > 0")]).decide(pa.table({"x": [0, 1, 2]}))
@@ -396,6 +410,7 @@ class Decision(NamedTuple):
     drop: np.ndarray
     reasons: pa.Array
     by_rule: dict[str, np.ndarray]
+    details: list[dict[str, Any]]
 
     @property
     def counts(self) -> dict[str, int]:

@@ -85,6 +85,9 @@ class CotsieveFilter(BaseFilter):  # type: ignore[misc]  # datatrove ships no ty
             raise ValueError(f"{wide} need the whole corpus; a datatrove filter sees one document at a time")
         self.metrics = TraceMetrics(patterns, steps, think, columns=self.rules.columns, threads=1)
         self.metadata_prefix = metadata_prefix
+        # metric -> metadata key, the same for every document (None: always measure)
+        self.stored_keys = None if metadata_prefix is None else \
+            {column: metadata_prefix + column for column in self.rules.columns}
 
     def filter(self, doc: Document) -> Union[bool, tuple[bool, str]]:
         return self.filter_batch([doc])[0]
@@ -114,12 +117,9 @@ class CotsieveFilter(BaseFilter):  # type: ignore[misc]  # datatrove ships no ty
 
     def stored(self, doc: Document) -> Optional[dict[str, Any]]:
         """The metrics the rules read, from ``doc.metadata``; ``None`` unless it holds every one."""
-        if self.metadata_prefix is None:
+        if self.stored_keys is None or not all(key in doc.metadata for key in self.stored_keys.values()):
             return None
-        keys = {column: self.metadata_prefix + column for column in self.rules.columns}
-        if not all(key in doc.metadata for key in keys.values()):
-            return None
-        return {column: doc.metadata[key] for column, key in keys.items()}
+        return {column: doc.metadata[key] for column, key in self.stored_keys.items()}
 
 
 class CotsieveAnnotator(PipelineStep):  # type: ignore[misc]  # datatrove ships no types

@@ -130,7 +130,9 @@ def filter_dataset(ds: Any, rules: RulesArg, text_column: str = "text", tie_key:
         >>> list(filter_dataset(ds, "drop-top 50% n_steps", tie_key="id")["id"])
         ['b', 'c']
     """
-    rule_set = some_rules(rules) if tie_key is None else some_rules(rules).with_tie_key(tie_key)
+    rule_set = some_rules(rules)
+    if tie_key is not None:
+        rule_set = rule_set.with_tie_key(tie_key)
     metrics = TraceMetrics(patterns, steps, think, rule_set.columns, threads=threads, text_field=text_column)
     _column({name: [] for name in ds.column_names}, metrics.text.column)
     absent = [name for name in rule_set.fields if name not in ds.column_names]

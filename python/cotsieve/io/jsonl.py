@@ -47,7 +47,7 @@ STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, isal_zlib.e
 def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
     def parse(item: tuple[_Lines, Optional[str], Optional[int]]) -> tuple[Chunk, Optional[str], Optional[int]]:
         lines, stream_error, position = item
-        return _jsonl_chunk(source, 0, lines.block(), options), stream_error, position
+        return _jsonl_chunk(source, lines.block(), options), stream_error, position
 
     first_row = 0
     blocks = prefetched(line_blocks(source, options.block_bytes))
@@ -308,7 +308,7 @@ def _readable_after(source: Source, skip: int, error: BaseException) -> tuple[by
     to tell the user. A one-time stream cannot be read again: what its
     decoder dropped is lost, and only ``error`` tells what the break is."""
     pieces, seen, trailing = [], 0, None
-    if not can_reread(source.name, source.stream):
+    if not can_reread(source.stream):
         return b"", _trailing_data(error, skip)
     try:
         with opened(source.name, source.stream) as raw, _decoder(raw, source.compression) as stream:
@@ -352,7 +352,9 @@ def _blank_lines(block: bytes, offsets: np.ndarray) -> np.ndarray:
     return blank
 
 
-def _jsonl_chunk(source: Source, first_row: int, block: bytes, options: ReadOptions) -> Chunk:
+def _jsonl_chunk(source: Source, block: bytes, options: ReadOptions) -> Chunk:
+    """The chunk of one block of whole lines; its ``first_row`` is set by the
+    reader, which knows it once the blocks before are framed."""
     offsets = _line_offsets(block)
     n = len(offsets) - 1
     buffer = pa.py_buffer(block)
@@ -366,7 +368,7 @@ def _jsonl_chunk(source: Source, first_row: int, block: bytes, options: ReadOpti
     else:
         texts, reasons, fields = _parse_lines(raw, blank, options)
         texts = options.text.cut_thinking(texts)
-    return Chunk(source, first_row, texts, reasons, fields, raw, len(block))
+    return Chunk(source, 0, texts, reasons, fields, raw, len(block))
 
 
 def _parse_block_native(block: bytes, raw: pa.Array, offsets: np.ndarray, blank: np.ndarray,

@@ -160,6 +160,6 @@ def opened(name: str, stream: Optional[IO[bytes]] = None) -> Iterator[IO[bytes]]
         yield handle
 
 
-def can_reread(name: str, stream: Optional[IO[bytes]]) -> bool:
+def can_reread(stream: Optional[IO[bytes]]) -> bool:
     """Whether an input can be read again from its start (not so a one-time stream)."""
     return stream is None or stream.seekable()

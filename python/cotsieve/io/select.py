@@ -62,7 +62,7 @@ def _sample(chunks: Iterator[Chunk], n: int, seed: int) -> Iterator[Chunk]:
         count += len(chunk)
         rows = np.flatnonzero(hashes <= bound)
         if rows.size:
-            held.append((chunk.take(rows), hashes[rows]))
+            held.append((chunk if rows.size == len(chunk) else chunk.take(rows), hashes[rows]))
             n_held += rows.size
         if n_held >= 2 * n:  # keep memory at 2 n records: drop all but the n smallest so far
             held, bound = _smallest(held, n)

@@ -18,11 +18,12 @@ import io
 import json
 import os
 import sys
+from stat import S_ISDIR
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Optional, Union
+from typing import IO, Any, Optional, TypeVar, Union
 
 from ..errors import BadInputError, InputNote, UsageError
 from .locations import (PARQUET_MAGIC, STDIN, STDIN_NAME, Replayed, filesystem, held_compression, is_url,
@@ -38,6 +39,8 @@ _FOLDER_JSONL_SUFFIXES = {s: c for s, c in JSONL_SUFFIXES.items() if not (s == "
 PARQUET_SUFFIXES = (".parquet",)
 # Paths that name a stream, not a file with a name to go by.
 _STREAM_PATHS = ("/dev/", "/proc/")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,19 +94,7 @@ def _named_once(items: list[str]) -> list[str]:
     redirected from a file also named) would lose to its first reader the
     bytes the second one needs, so repeats are dropped before anything is
     read, with the note a later repeat gets."""
-    first: dict[Any, str] = {}
-    kept = []
-    for item in items:
-        identity = _item_identity(item)
-        shown = STDIN_NAME if item == STDIN else item
-        if identity is not None:
-            if identity in first:
-                warnings.warn(InputNote(f"{shown} is the same file as {first[identity]}; it is read once"),
-                              stacklevel=3)
-                continue
-            first[identity] = shown
-        kept.append(item)
-    return kept
+    return _first_mentions(items, _item_identity, lambda item: STDIN_NAME if item == STDIN else item)
 
 
 def _item_identity(item: str) -> Any:
@@ -113,30 +104,35 @@ def _item_identity(item: str) -> Any:
     try:
         if item == STDIN:
             stat = os.fstat(sys.stdin.fileno())
+        elif is_url(item):
+            return None
         else:
-            path = local_path(item)
-            if is_url(item) or not os.path.exists(path) or os.path.isdir(path):
-                return None
-            stat = os.stat(path)
-    except (OSError, ValueError, AttributeError):  # no standard input, or one without a descriptor
+            stat = os.stat(local_path(item))  # what does not exist lands below
+    except (OSError, ValueError, AttributeError):  # no such file, no standard input, or one without a descriptor
         return None
-    return stat.st_dev, stat.st_ino
+    return None if S_ISDIR(stat.st_mode) else (stat.st_dev, stat.st_ino)
 
 
 def _once_each(sources: list[Source]) -> list[Source]:
     """The sources in order, each file only at its first mention, by what it
     resolves to (device and inode), not by how it is spelled."""
+    return _first_mentions(sources, lambda s: None if s.kind == "dataset" else _identity(s), lambda s: s.name)
+
+
+def _first_mentions(items: list[T], identity: Callable[[T], Any], name: Callable[[T], str]) -> list[T]:
+    """``items`` in order without the repeats of an identity (None: never a
+    repeat), each dropped with a note naming its first mention."""
     first: dict[Any, str] = {}
     kept = []
-    for source in sources:
-        if source.kind != "dataset":
-            identity = _identity(source)
-            if identity in first:
-                warnings.warn(InputNote(f"{source.name} is the same file as {first[identity]}; it is read once"),
-                              stacklevel=3)
+    for item in items:
+        key = identity(item)
+        if key is not None:
+            if key in first:
+                warnings.warn(InputNote(f"{name(item)} is the same file as {first[key]}; it is read once"),
+                              stacklevel=4)
                 continue
-            first[identity] = source.name
-        kept.append(source)
+            first[key] = name(item)
+        kept.append(item)
     return kept
 
 
