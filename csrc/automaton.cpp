@@ -118,7 +118,7 @@ Automaton::Automaton(const std::vector<PatternSpec>& patterns) {
   uint32_t next = 0;
   for (uint32_t s = 0; s < n; ++s)
     if (out[s].empty()) new_id[s] = next++;
-  first_output_ = next * S;
+  const uint32_t first_output = next;
   output_index_.push_back(0);
   std::vector<uint32_t> output_order;
   for (uint32_t s = 0; s < n; ++s)
@@ -136,11 +136,12 @@ Automaton::Automaton(const std::vector<PatternSpec>& patterns) {
     output_index_.push_back(static_cast<uint32_t>(outputs_.size()));
   }
 
-  table_.assign(size_t(n) * S, 0);
+  rows_.assign(size_t(n) * S, 0);  // sized before any address of it is taken
   for (uint32_t s = 0; s < n; ++s)
-    for (uint32_t c = 0; c < S; ++c)
-      table_[size_t(new_id[s]) * S + c] = new_id[go[size_t(s) * S + c]] * S;
-  root_word_ = new_id[kRootAfterWord] * S;
+    for (uint32_t c = 0; c < S; ++c) rows_[size_t(new_id[s]) * S + c] = row_of(new_id[go[size_t(s) * S + c]]);
+  root_ = row_of(new_id[kRootAfterNonWord]);
+  root_word_ = row_of(new_id[kRootAfterWord]);
+  first_output_ = row_of(first_output);
   n_states_ = n;
 }
 

@@ -25,6 +25,9 @@ constexpr int kDefaultLanes = 4;
 // bytes at fixed displacements, and the loop's own count and test come once
 // per round instead of once per step (benchmarks/RESULTS.md has the gain).
 constexpr size_t kUnrolledSteps = 8;
+// Steps in one run of the walk, before which room is made for a hit per step
+// and lane.
+constexpr size_t kStepsPerRun = 4096;
 
 struct Segment {
   uint32_t text;  // index within the block
@@ -35,7 +38,8 @@ struct Segment {
 
 struct Hit {
   uint64_t end;
-  uint32_t state;
+  Automaton::Row state;
+  uint32_t lane;  // the walk's lane that found it
 };
 
 // Aligned to a cache line: the workers' scratches sit side by side in one
@@ -43,6 +47,7 @@ struct Hit {
 struct alignas(64) ScanScratch {
   std::vector<Segment> segments;
   std::vector<Hit> lane_hits[8];
+  std::vector<Hit> run_hits;  // the walk's hits of one run, every lane's
   std::vector<Match> candidates;
   std::vector<Match> matches;
 };
@@ -53,33 +58,45 @@ namespace {
 // state lives in registers.
 template <int K>
 struct LaneWalker {
-  const uint32_t* table;
+  using Row = Automaton::Row;
   const uint8_t* byte_class;
-  uint32_t first_output;
+  Row first_output;
 
   const uint8_t* base[K];
   const uint8_t* p[K];
   const uint8_t* stop[K];
-  uint32_t state[K];
+  Row state[K];
   size_t seg[K];
 
+  // Runs `steps` steps; lane k's hits go to lists[k]. The hot loop writes
+  // each hit to `room`, with space made beforehand for a hit per step and
+  // lane, and the hits are dealt to their lanes after each run. (A call to
+  // record a hit, however rare, made the compiler keep half the lane states
+  // on the stack around it: 6% of the walk's time.)
+  void run(size_t steps, std::vector<Hit>* lists, std::vector<Hit>& room) {
+    while (steps > 0) {
+      const size_t n = std::min(steps, kStepsPerRun);
+      if (room.size() < n * K) room.resize(n * K);
+      const Hit* const end = run_recording(n, room.data());
+      for (const Hit* h = room.data(); h != end; ++h) lists[h->lane].push_back(*h);
+      steps -= n;
+    }
+  }
+
   // Lane state is copied into locals so the compiler can keep it in
-  // registers: the rare out-of-line hit recorder cannot alias it. The states
-  // are 64-bit so that a state plus a byte class is a table index as it
-  // stands: with 32-bit states the compiler put a zero-extending move
-  // between the add and the load, on the chain that bounds the walk.
-  void run(size_t steps, std::vector<Hit>* hits) {
+  // registers. Returns one past the last hit written.
+  Hit* run_recording(size_t steps, Hit* hits) {
     const uint8_t* at[K];
-    uint64_t s[K];
+    Row s[K];
     for (int k = 0; k < K; ++k) {
       at[k] = p[k];
       s[k] = state[k];
     }
     auto step = [&](size_t i) {
       for (int k = 0; k < K; ++k) {
-        s[k] = table[s[k] + byte_class[at[k][i]]];
+        s[k] = reinterpret_cast<const Row*>(s[k])[byte_class[at[k][i]]];
         if (__builtin_expect(s[k] >= first_output, 0))
-          record(hits[k], static_cast<uint64_t>(at[k] + i + 1 - base[k]), static_cast<uint32_t>(s[k]));
+          *hits++ = {static_cast<uint64_t>(at[k] + i + 1 - base[k]), s[k], static_cast<uint32_t>(k)};
       }
     };
     size_t i = 0;
@@ -90,19 +107,16 @@ struct LaneWalker {
     for (; i < steps; ++i) step(i);
     for (int k = 0; k < K; ++k) {
       p[k] = at[k] + steps;
-      state[k] = static_cast<uint32_t>(s[k]);
+      state[k] = s[k];
     }
-  }
-
-  __attribute__((noinline)) static void record(std::vector<Hit>& hits, uint64_t end, uint32_t state) {
-    hits.push_back({end, state});
+    return hits;
   }
 };
 
 template <int K>
 void walk_segments(const Automaton& a, const TextRef* texts, std::vector<Segment>& segs,
-                   std::vector<Hit>* lane_hits) {
-  LaneWalker<K> w{a.table(), a.byte_class(), a.first_output_state(), {}, {}, {}, {}, {}};
+                   std::vector<Hit>* lane_hits, std::vector<Hit>& run_hits) {
+  LaneWalker<K> w{a.byte_class(), a.first_output_row(), {}, {}, {}, {}, {}};
   size_t next = 0;
   auto start = [&](int k) {
     Segment& g = segs[next];
@@ -122,7 +136,7 @@ void walk_segments(const Automaton& a, const TextRef* texts, std::vector<Segment
     for (;;) {
       size_t steps = std::numeric_limits<size_t>::max();
       for (int k = 0; k < K; ++k) steps = std::min(steps, static_cast<size_t>(w.stop[k] - w.p[k]));
-      w.run(steps, lane_hits);
+      w.run(steps, lane_hits, run_hits);
       bool all_busy = true;
       for (int k = 0; k < K; ++k) {
         if (w.p[k] != w.stop[k]) continue;
@@ -139,15 +153,15 @@ void walk_segments(const Automaton& a, const TextRef* texts, std::vector<Segment
     // Drain the lanes still holding a segment one at a time.
     for (int k = 0; k < K; ++k) {
       if (w.stop[k] == nullptr) continue;
-      LaneWalker<1> one{w.table, w.byte_class, w.first_output, {w.base[k]}, {w.p[k]}, {w.stop[k]},
+      LaneWalker<1> one{w.byte_class, w.first_output, {w.base[k]}, {w.p[k]}, {w.stop[k]},
                         {w.state[k]}, {w.seg[k]}};
-      one.run(static_cast<size_t>(w.stop[k] - w.p[k]), &lane_hits[k]);
+      one.run(static_cast<size_t>(w.stop[k] - w.p[k]), &lane_hits[k], run_hits);
       finish(k);
     }
   }
   // Too few segments left for lockstep: plain walk on lane 0.
   while (next < segs.size()) {
-    LaneWalker<1> one{a.table(), a.byte_class(), a.first_output_state(), {}, {}, {}, {}, {}};
+    LaneWalker<1> one{a.byte_class(), a.first_output_row(), {}, {}, {}, {}, {}};
     Segment& g = segs[next];
     const uint8_t* base = texts[g.text].data;
     g.lane = 0;
@@ -156,19 +170,19 @@ void walk_segments(const Automaton& a, const TextRef* texts, std::vector<Segment
     one.p[0] = base + g.warm;
     one.stop[0] = base + g.end;
     one.state[0] = a.root(g.warm > 0 && kBytes.word[base[g.warm - 1]]);
-    one.run(g.end - g.warm, lane_hits);
+    one.run(g.end - g.warm, lane_hits, run_hits);
     g.hit_end = lane_hits[0].size();
     ++next;
   }
 }
 
 void walk(int lanes, const Automaton& a, const TextRef* texts, std::vector<Segment>& segs,
-          std::vector<Hit>* lane_hits) {
+          std::vector<Hit>* lane_hits, std::vector<Hit>& run_hits) {
   switch (lanes) {
-    case 1: return walk_segments<1>(a, texts, segs, lane_hits);
-    case 2: return walk_segments<2>(a, texts, segs, lane_hits);
-    case 8: return walk_segments<8>(a, texts, segs, lane_hits);
-    default: return walk_segments<4>(a, texts, segs, lane_hits);
+    case 1: return walk_segments<1>(a, texts, segs, lane_hits, run_hits);
+    case 2: return walk_segments<2>(a, texts, segs, lane_hits, run_hits);
+    case 8: return walk_segments<8>(a, texts, segs, lane_hits, run_hits);
+    default: return walk_segments<4>(a, texts, segs, lane_hits, run_hits);
   }
 }
 
@@ -186,8 +200,13 @@ class Resolver {
 
   uint64_t cursor() const { return cursor_; }
 
-  void add(const Match& m) {
-    candidates_.push_back(m);
+  // Field by field: a Match built whole on the stack was read back as one
+  // 16-byte load over two 8-byte stores, which stalls store forwarding.
+  void add(uint64_t start, uint64_t end, int32_t pattern) {
+    Match& m = candidates_.emplace_back();
+    m.start = start;
+    m.end = end;
+    m.pattern = pattern;
   }
 
   // Settles candidates that start at or before `limit`, when enough have
@@ -199,11 +218,15 @@ class Resolver {
   }
 
   void settle(uint64_t limit) {
-    std::sort(candidates_.begin(), candidates_.end(), [](const Match& a, const Match& b) {
+    // Candidates arrive by end, and the outputs of one end longest first:
+    // unless occurrences nest or overlap, they are in order already.
+    const auto before = [](const Match& a, const Match& b) {
       if (a.start != b.start) return a.start < b.start;
       if (a.end != b.end) return a.end > b.end;
       return a.pattern < b.pattern;
-    });
+    };
+    if (!std::is_sorted(candidates_.begin(), candidates_.end(), before))
+      std::sort(candidates_.begin(), candidates_.end(), before);
     size_t i = 0;
     for (; i < candidates_.size() && candidates_[i].start <= limit; ++i) {
       const Match& c = candidates_[i];
@@ -285,7 +308,7 @@ void Scanner::resolve_text(const TextRef& text, const Segment* segs, size_t n_se
         const PatternSpec& p = patterns_[*it];
         // The automaton folds case; a case-sensitive pattern needs its exact bytes.
         if (p.case_sensitive && std::memcmp(t + start, p.bytes.data(), p.bytes.size()) != 0) continue;
-        if (context_ok(t, text.size, start, p, anchors)) resolver.add({start, hit.end, *it});
+        if (context_ok(t, text.size, start, p, anchors)) resolver.add(start, hit.end, *it);
       }
       if (hit.end >= max_len) resolver.maybe_settle(hit.end - max_len);
     }
@@ -370,7 +393,7 @@ void Scanner::scan_block(const TextRef* texts, size_t first, size_t last, int wo
     for (uint64_t b = 0; b < texts[t].size; b += seg_bytes)
       segs.push_back({static_cast<uint32_t>(t - first), 0, b >= warmup ? b - warmup : 0, b,
                       std::min(texts[t].size, b + seg_bytes), 0, 0});
-  if (!patterns_.empty()) walk(lanes, automaton_, texts + first, segs, scratch.lane_hits);
+  if (!patterns_.empty()) walk(lanes, automaton_, texts + first, segs, scratch.lane_hits, scratch.run_hits);
 
   size_t g = 0;
   for (size_t t = first; t < last; ++t) {
