@@ -144,10 +144,11 @@ py::list analyze(const Analyzer& analyzer, const TextBatch& batch, int threads) 
 }
 
 // Hands a vector to numpy without a copy: the array owns it through a capsule.
-template <typename T>
-py::array_t<T> owned_array(std::vector<T>&& values) {
-  auto* heap = new std::vector<T>(std::move(values));
-  py::capsule owner(heap, [](void* v) { delete static_cast<std::vector<T>*>(v); });
+template <typename T, typename Allocator>
+py::array_t<T> owned_array(std::vector<T, Allocator>&& values) {
+  using Vector = std::vector<T, Allocator>;
+  auto* heap = new Vector(std::move(values));
+  py::capsule owner(heap, [](void* v) { delete static_cast<Vector*>(v); });
   return py::array_t<T>(static_cast<py::ssize_t>(heap->size()), heap->data(), owner);
 }
 

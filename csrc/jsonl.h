@@ -17,18 +17,44 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cotsieve::jsonl {
 
 enum LineStatus : uint8_t { kParsed = 0, kBlank = 1, kNeedsFullParser = 2 };
 
+// An allocator whose resize leaves new elements default-initialised, which
+// for bytes means untouched: a string is decoded into room sized for the
+// rest of its line, and zeroing that room first would cost another pass.
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
 // One requested field, laid out as an Arrow large_binary column: `offsets`
 // has n + 1 entries, `valid` is 0 where the value is absent or null.
 struct Column {
   std::vector<int64_t> offsets;
-  std::vector<uint8_t> data;
+  std::vector<uint8_t, UninitializedAllocator<uint8_t>> data;
   std::vector<uint8_t> valid;
 };
 
