@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace cotsieve::jsonl {
 namespace {
 
@@ -307,9 +311,22 @@ class LineReader {
   }
 
   // To the first byte at or after p_ that ends plain string content, or to
-  // end_: eight bytes at a time, and the word that holds one says where.
-  // (Traces hold an escape every 20 bytes or so, "\\n" and LaTeX's "\\\\".)
+  // end_: sixteen bytes at a time with SSE2 (every x86-64 CPU), else eight
+  // as one word; the mask of the block that holds one says where, with no
+  // loop back over its bytes.
   void skip_plain() {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), last_control = _mm_set1_epi8(0x1f);
+    for (; end_ - p_ >= 16; p_ += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p_));
+      const __m128i control = _mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v);  // v <= 0x1f, unsigned
+      const __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), control);
+      if (const int mask = _mm_movemask_epi8(special)) {
+        p_ += __builtin_ctz(static_cast<unsigned>(mask));
+        return;
+      }
+    }
+#endif
     for (; end_ - p_ >= 8; p_ += 8) {
       uint64_t w;
       std::memcpy(&w, p_, 8);

@@ -136,9 +136,9 @@ def test_bad_offsets_are_refused():
 @pytest.mark.parametrize("special", [b'\\"', b"\\\\", b"\\n", b"\\u00e9", b"\\ud83d\\ude00", b"\xc3\xa9", b"\x1f", b"\x7f"])
 def test_every_offset_of_a_long_string(special):
     """The reader checks UTF-8 32 bytes at a time and skips plain string
-    content eight bytes at a time, taking the first special byte of a word
-    from its bits; an escape, a multi-byte character or a control byte must
-    be seen at any offset of either."""
+    content 16 (SSE2) or eight bytes at a time, taking the first special byte
+    from the block's mask; an escape, a multi-byte character or a control
+    byte must be seen at any offset of either."""
     lines = [b'{"text": "' + b"x" * k + special + b"y" * (k % 11) + b'"}\n' for k in range(72)]
     block = b"".join(lines)
     offsets = np.cumsum([0] + [len(line) for line in lines]).astype(np.int64)
