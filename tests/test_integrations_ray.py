@@ -8,6 +8,7 @@ import logging
 import sys
 import warnings
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -123,13 +124,21 @@ def test_ids_repeated_across_models_are_refused_with_an_example_and_the_fix(clus
     records = [{"id": f"p{k}", "source": model, "text": "Wait.\n\n" * (k + len(model))}
                for k in range(3) for model in ("r1", "oss")]
     ds = ray.data.from_items(records)
-    with pytest.raises(ValueError, match=r"'p0' is the id of 2 records \(source 'r1', 'oss'\), and 3 id\(s\) repeat"
+    with pytest.raises(ValueError, match=r"'p0' is the id of 2 records \(source 'oss', 'r1'\), and 3 id\(s\) repeat"
                                          r".*id_column='uid'") as refused:
         cray.filter_dataset(ds, "drop-top 34% n_steps per source", id_column="id", num_cpus=0.5)
     fix = str(refused.value).split("one: ", 1)[1].split(", then", 1)[0]
     fixed = eval(fix.removeprefix("ds = "), {"ds": ds})  # the message's own code makes the ids unique
     result = cray.filter_dataset(fixed, "drop-top 34% n_steps per source", id_column="uid", num_cpus=0.5)
     assert sorted(r["uid"] for r in result.kept.take_all()) == ["oss/p0", "oss/p1", "r1/p0", "r1/p1"]
+    # The message is the same whichever order Ray's blocks brought the records in.
+    table = pa.Table.from_pylist(records).select(["id", "source"])
+    messages = set()
+    for order in (table, table.take(list(range(table.num_rows))[::-1])):
+        with pytest.raises(ValueError) as again:
+            cray._check_unique_ids(order.sort_by("id"), "id", ["source"])
+        messages.add(str(again.value))
+    assert len(messages) == 1
     nulls = ray.data.from_items([{"id": None, "text": "a"}, {"id": 2, "text": "b"}])
     with pytest.raises(ValueError, match="1 record\\(s\\) have a null 'id'"):
         cray.filter_dataset(nulls, "n_steps >= 1", id_column="id", num_cpus=0.5)

@@ -158,7 +158,7 @@ def _check_unique_ids(table: pa.Table, id_column: str, fields: Sequence[str]) ->
         >>> _check_unique_ids(pa.table({"id": ["p1", "p1", "p2"], "source": ["r1", "oss", "r1"]}), "id", ["source"])
         Traceback (most recent call last):
         ...
-        ValueError: ids in 'id' repeat: 'p1' is the id of 2 records (source 'r1', 'oss'), and 1 id(s) repeat in all. ...
+        ValueError: ids in 'id' repeat: 'p1' is the id of 2 records (source 'oss', 'r1'), and 1 id(s) repeat in all. ...
     """
     ids = table.column(id_column)
     fix = ("filter_dataset finds the kept rows by id, so each record needs its own. When records of several models "
@@ -172,7 +172,8 @@ def _check_unique_ids(table: pa.Table, id_column: str, fields: Sequence[str]) ->
     if len(repeated):
         example, n = repeated[0]["values"], repeated[0]["counts"].as_py()
         rows = table.filter(pc.equal(ids, example))
-        told = "".join(f" ({name} {', '.join(repr(v) for v in rows.column(name).to_pylist()[:3])})"
+        # Sorted: records of one id arrive in whatever order Ray's blocks came.
+        told = "".join(f" ({name} {', '.join(sorted(repr(v) for v in rows.column(name).to_pylist())[:3])})"
                        for name in fields if name != id_column)
         raise ValueError(f"ids in {id_column!r} repeat: {example.as_py()!r} is the id of {n} records{told}, "
                          f"and {len(repeated)} id(s) repeat in all. {fix}")
