@@ -26,8 +26,7 @@ struct PatternSpec {
 
 class Automaton {
  public:
-  // A state of the walk is the address of its row of transitions (see
-  // rows()).
+  // A state of the walk is the address of its row of transitions.
   using Row = uint64_t;
 
   explicit Automaton(const std::vector<PatternSpec>& patterns);

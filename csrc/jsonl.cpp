@@ -1,5 +1,6 @@
 #include "jsonl.h"
 
+#include <algorithm>
 #include <cstring>
 
 #ifdef __SSE2__
@@ -288,7 +289,14 @@ class LineReader {
   bool read_string(Column* column) {
     ++p_;
     const size_t start = column ? column->data.size() : 0;
-    if (column) column->data.resize(start + static_cast<size_t>(end_ - p_));
+    if (column) {
+      auto& data = column->data;
+      const size_t room = start + static_cast<size_t>(end_ - p_);
+      // Grown by doubling: a field before a long text asks for the rest of
+      // its line every time, and would otherwise move once per line.
+      if (data.capacity() < room) data.reserve(std::max(room, 2 * data.capacity()));
+      data.resize(room);
+    }
     uint8_t* const first = column ? column->data.data() + start : nullptr;
     uint8_t* out = first;
     while (true) {
@@ -330,6 +338,9 @@ class LineReader {
     for (; end_ - p_ >= 8; p_ += 8) {
       uint64_t w;
       std::memcpy(&w, p_, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+      w = __builtin_bswap64(w);  // the first byte in memory must be the word's lowest, for the count below
+#endif
       if (const uint64_t specials = string_specials(w)) {
         p_ += __builtin_ctzll(specials) / 8;
         return;
