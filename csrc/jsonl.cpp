@@ -288,17 +288,7 @@ class LineReader {
   // every 20 bytes or so: "\\n", and LaTeX's "\\\\".
   bool read_string(Column* column) {
     ++p_;
-    const size_t start = column ? column->data.size() : 0;
-    if (column) {
-      auto& data = column->data;
-      const size_t room = start + static_cast<size_t>(end_ - p_);
-      // Grown by doubling: a field before a long text asks for the rest of
-      // its line every time, and would otherwise move once per line.
-      if (data.capacity() < room) data.reserve(std::max(room, 2 * data.capacity()));
-      data.resize(room);
-    }
-    uint8_t* const first = column ? column->data.data() + start : nullptr;
-    uint8_t* out = first;
+    uint8_t* out = column ? room_for_rest_of_line(column->data) : nullptr;
     while (true) {
       const uint8_t* run = p_;
       skip_plain();
@@ -312,10 +302,20 @@ class LineReader {
     }
     ++p_;
     if (column) {
-      column->data.resize(start + static_cast<size_t>(out - first));
+      column->data.resize(static_cast<size_t>(out - column->data.data()));
       column->valid.back() = 1;
     }
     return true;
+  }
+
+  // Sizes `data` for the rest of the line past its end; returns where the
+  // next byte goes. Grown by doubling: a field before a long text asks for
+  // the rest of its line every time, and would otherwise move once per line.
+  uint8_t* room_for_rest_of_line(ColumnBytes& data) const {
+    const size_t start = data.size(), room = start + static_cast<size_t>(end_ - p_);
+    if (data.capacity() < room) data.reserve(std::max(room, 2 * data.capacity()));
+    data.resize(room);
+    return data.data() + start;
   }
 
   // To the first byte at or after p_ that ends plain string content, or to

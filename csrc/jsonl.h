@@ -50,11 +50,13 @@ struct UninitializedAllocator : std::allocator<T> {
   }
 };
 
+using ColumnBytes = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
+
 // One requested field, laid out as an Arrow large_binary column: `offsets`
 // has n + 1 entries, `valid` is 0 where the value is absent or null.
 struct Column {
   std::vector<int64_t> offsets;
-  std::vector<uint8_t, UninitializedAllocator<uint8_t>> data;
+  ColumnBytes data;
   std::vector<uint8_t> valid;
 };
 

@@ -387,7 +387,23 @@ class RuleSet:
             >>> RuleSet([parse_rule("drop-top 10% n_words")]).with_tie_key("id").rules[0].name
             'drop-top 10% n_words tie-key id'
         """
-        return RuleSet([replace(r, tie_key=column) if isinstance(r, DropShare) and r.tie_key == TIE_KEY else r
+        return self._percentile_default("tie_key", TIE_KEY, column)
+
+    def with_ties(self, ties: str) -> RuleSet:
+        """These rules, with the percentile rules that split ties (the
+        default) handling them by ``ties`` instead.
+
+        Example:
+            >>> RuleSet([parse_rule("drop-top 10% n_words")]).with_ties("keep").rules[0].name
+            'drop-top 10% n_words ties keep'
+        """
+        return self._percentile_default("ties", "split", ties)
+
+    def _percentile_default(self, field: str, default: str, value: str) -> RuleSet:
+        """The percentile rules whose ``field`` is ``default`` get ``value``; a
+        rule that set its own keeps it."""
+        change: dict[str, Any] = {field: value}
+        return RuleSet([replace(r, **change) if isinstance(r, DropShare) and getattr(r, field) == default else r
                         for r in self.rules])
 
     def details(self, table: pa.Table) -> list[dict[str, Any]]:

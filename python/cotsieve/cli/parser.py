@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import NoReturn, Union
@@ -210,10 +209,7 @@ def rules_from_args(args: argparse.Namespace, required: bool = True) -> list[Rul
         rules.insert(0, DropShare(column, parse_share(share), "top" if args.drop_top else "bottom", args.per))
     # The flags set what a percentile rule leaves at its default; a rule's own
     # "tie-key"/"ties" wins.
-    if args.tie_key != TIE_KEY:
-        rules = list(RuleSet(rules).with_tie_key(args.tie_key).rules)
-    if args.ties != "split":
-        rules = [replace(r, ties=args.ties) if isinstance(r, DropShare) and r.ties == "split" else r for r in rules]
+    rules = list(RuleSet(rules).with_tie_key(args.tie_key).with_ties(args.ties).rules)
     if not rules and required:
         raise UsageError("no rule given; use e.g. --by branch_step_ratio --drop-top 10% or --where 'METRIC <= X'")
     return rules
