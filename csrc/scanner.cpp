@@ -49,7 +49,8 @@ struct alignas(64) ScanScratch {
   std::vector<uint32_t> walk_order;  // indices into segments
   std::vector<Hit> lane_hits[8];
   std::vector<Hit> run_hits;  // the walk's hits of one run, every lane's
-  std::vector<Match> candidates;
+  std::vector<Match> candidates;          // the resolver's ring of slots, one start each
+  std::vector<uint64_t> candidates_held;  // which slots hold a candidate
   std::vector<Match> matches;
 };
 
@@ -193,61 +194,85 @@ void walk(int lanes, const Automaton& a, const TextRef* texts, std::vector<Segme
 }
 
 // Leftmost-longest selection over the candidate occurrences of one text.
-// Candidates arrive in order of their end; every occurrence found later
-// starts after `end - max_len`, so candidates starting at or before that
-// bound can be settled without waiting for the rest of the text.
+// Candidates arrive in order of their end, so a later one at a start is
+// longer than every earlier one there, and only the longest at each start
+// can be chosen: each start keeps one candidate, in a ring of slots indexed
+// by start. No occurrence ending at `end` or later starts before
+// `end - max_len`, so the starts before that are final, and are taken in
+// order, each one that is not inside the match taken before it. There is no
+// pile to sort: patterns nested many deep ("a", "aa", ... over "aaaa...")
+// cost one slot per start, where a sorted pile of every candidate took about
+// 50 ns each (benchmarks/RESULTS.md).
 class Resolver {
  public:
-  Resolver(std::vector<Match>& candidates, std::vector<Match>& matches)
-      : candidates_(candidates), matches_(matches) {
-    candidates_.clear();
+  // `slots` and `occupied` are the scratch's, reused from text to text.
+  Resolver(uint64_t max_len, std::vector<Match>& slots, std::vector<uint64_t>& occupied, std::vector<Match>& matches)
+      : slots_(slots), occupied_(occupied), matches_(matches) {
+    size_t ring = 64;
+    while (ring <= max_len) ring <<= 1;  // the starts not yet final span max_len
+    mask_ = ring - 1;
+    if (slots_.size() < ring) slots_.resize(ring);
+    occupied_.assign(ring / 64, 0);
     matches_.clear();
   }
 
   uint64_t cursor() const { return cursor_; }
 
-  // Field by field: a Match built whole on the stack was read back as one
-  // 16-byte load over two 8-byte stores, which stalls store forwarding.
+  // A candidate at `start` replaces the one there unless that one is longer,
+  // or as long with a lower pattern index.
   void add(uint64_t start, uint64_t end, int32_t pattern) {
-    Match& m = candidates_.emplace_back();
-    m.start = start;
-    m.end = end;
-    m.pattern = pattern;
+    const size_t i = start & mask_;
+    uint64_t& word = occupied_[i >> 6];
+    const uint64_t bit = uint64_t{1} << (i & 63);
+    Match& slot = slots_[i];
+    if ((word & bit) != 0 && (slot.end > end || (slot.end == end && slot.pattern <= pattern))) return;
+    // Field by field: a Match built whole on the stack was read back as one
+    // 16-byte load over two 8-byte stores, which stalls store forwarding.
+    slot.start = start;
+    slot.end = end;
+    slot.pattern = pattern;
+    held_ += (word & bit) == 0;
+    word |= bit;
+    lowest_ = std::min(lowest_, start);
   }
 
-  // Settles candidates that start at or before `limit`, when enough have
-  // piled up to make the sort worth it.
-  void maybe_settle(uint64_t limit) {
-    if (candidates_.size() < threshold_) return;
-    settle(limit);
-    threshold_ = std::max<size_t>(64, 2 * candidates_.size());
-  }
-
+  // Takes the candidates that start at or before `limit`, in order of start.
+  // Called before each hit's candidates are added, with every start below
+  // the hit's earliest possible one: the candidates held then start within
+  // max_len of each other, inside one turn of the ring.
   void settle(uint64_t limit) {
-    // Candidates arrive by end, and the outputs of one end longest first:
-    // unless occurrences nest or overlap, they are in order already.
-    const auto before = [](const Match& a, const Match& b) {
-      if (a.start != b.start) return a.start < b.start;
-      if (a.end != b.end) return a.end > b.end;
-      return a.pattern < b.pattern;
-    };
-    if (!std::is_sorted(candidates_.begin(), candidates_.end(), before))
-      std::sort(candidates_.begin(), candidates_.end(), before);
-    size_t i = 0;
-    for (; i < candidates_.size() && candidates_[i].start <= limit; ++i) {
-      const Match& c = candidates_[i];
-      if (c.start < cursor_) continue;
-      matches_.push_back(c);
-      cursor_ = c.end;
+    while (held_ > 0 && lowest_ <= limit) {
+      const size_t i = lowest_ & mask_;
+      occupied_[i >> 6] &= ~(uint64_t{1} << (i & 63));
+      --held_;
+      if (lowest_ >= cursor_) {
+        matches_.push_back(slots_[i]);
+        cursor_ = slots_[i].end;
+      }
+      lowest_ = held_ > 0 ? next_held_after(lowest_) : kNone;
     }
-    candidates_.erase(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(i));
   }
 
  private:
-  std::vector<Match>& candidates_;
+  static constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
+
+  // The lowest start held after `at`; one is held, less than a turn ahead.
+  uint64_t next_held_after(uint64_t at) const {
+    for (++at;;) {
+      const size_t i = at & mask_;
+      const uint64_t ahead = occupied_[i >> 6] >> (i & 63);
+      if (ahead != 0) return at + static_cast<uint64_t>(__builtin_ctzll(ahead));
+      at += 64 - (i & 63);
+    }
+  }
+
+  std::vector<Match>& slots_;
+  std::vector<uint64_t>& occupied_;
   std::vector<Match>& matches_;
-  uint64_t cursor_ = 0;
-  size_t threshold_ = 64;
+  size_t mask_ = 0;
+  size_t held_ = 0;         // candidates in the ring
+  uint64_t lowest_ = kNone; // the lowest start held
+  uint64_t cursor_ = 0;     // one past the last match taken
 };
 
 }  // namespace
@@ -300,13 +325,15 @@ void Scanner::resolve_text(const TextRef& text, const Segment* segs, size_t n_se
   const uint8_t* t = text.data;
   const uint64_t max_len = automaton_.max_pattern_length();
   RunCache anchors[2];
-  Resolver resolver(scratch.candidates, scratch.matches);
+  Resolver resolver(max_len, scratch.candidates, scratch.candidates_held, scratch.matches);
   for (size_t g = 0; g < n_segs; ++g) {
     const Segment& seg = segs[g];
     const std::vector<Hit>& hits = scratch.lane_hits[seg.lane];
     for (size_t h = seg.hit_begin; h < seg.hit_end; ++h) {
       const Hit& hit = hits[h];
       if (hit.end <= seg.begin) continue;  // the previous segment owns it
+      // No candidate of this hit or a later one starts before here.
+      if (hit.end > max_len) resolver.settle(hit.end - max_len - 1);
       for (const int32_t* it = automaton_.outputs_begin(hit.state); it != automaton_.outputs_end(hit.state); ++it) {
         const uint64_t start = hit.end - patterns_[*it].bytes.size();
         // Settled matches already cover this start; shorter outputs start later, so go on.
@@ -316,10 +343,9 @@ void Scanner::resolve_text(const TextRef& text, const Segment* segs, size_t n_se
         if (p.case_sensitive && std::memcmp(t + start, p.bytes.data(), p.bytes.size()) != 0) continue;
         if (context_ok(t, text.size, start, p, anchors)) resolver.add(start, hit.end, *it);
       }
-      if (hit.end >= max_len) resolver.maybe_settle(hit.end - max_len);
     }
   }
-  resolver.settle(std::numeric_limits<uint64_t>::max());
+  resolver.settle(text.size);
 }
 
 // The longest valid occurrence starting exactly at `start` among the

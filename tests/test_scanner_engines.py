@@ -91,6 +91,23 @@ def test_many_patterns_fill_every_bucket_and_equal_reference():
         assert engine_spans(table, len(texts)) == [[tuple(m) for m in e] for e in expected], engine
 
 
+# Patterns nested forty deep: every end has dozens of candidates, starting
+# before the dozens found at earlier ends. The DFA's resolver keeps only the
+# longest at each start (a ring of slots, no sorted pile); the matches must
+# still be the reference's leftmost-longest ones.
+def test_deeply_nested_patterns_equal_reference():
+    patterns = [RefPattern(b"a" * k, "verify", boundary="none") for k in range(1, 41)]
+    patterns += [RefPattern(b"a" * k + b"b", "branch", boundary="none") for k in (1, 5, 20)]
+    rng = random.Random(3)
+    texts = [b"a" * 3000, b"a" * 39 + b"b"]
+    texts += [b"".join(b"a" * rng.randint(0, 60) + rng.choice([b"b", b" ", b"ab"]) for _ in range(rng.randint(0, 200)))
+              for _ in range(20)]
+    expected = [[tuple(m) for m in ref_matches(t, patterns)] for t in texts]
+    for engine in engines():
+        table = build_set(patterns, engine=engine).matches(texts)
+        assert engine_spans(table, len(texts)) == expected, engine
+
+
 # Sets of at most 8 patterns take the AVX2 prefilter's lean kernels: one
 # bucket half, no vector word-start test when every pattern that needs one
 # is at least 4 bytes long, and raw-byte table lookups when no pattern has a
