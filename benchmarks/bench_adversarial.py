@@ -5,6 +5,8 @@ Each input is one text of repeated pieces: runs of spaces, LFs and NULs,
 neither), open braces after ``\\boxed{``, ``\\boxed{`` repeated with no
 closing brace, answer phrases with and without values, one sentence
 repeated, and units that all share repetition's key but not their bytes.
+Last, a set of patterns nested a hundred deep counted over a text that
+matches them all at every byte.
 Synthetic reasoning traces (``cotsieve.testing``) run beside them as the peer.
 
 For each input it prints MB/s at each size with the ``default`` set on one
@@ -66,6 +68,17 @@ INPUTS: dict[str, Callable[[int], bytes]] = {
 }
 
 
+# A set whose patterns nest inside each other, "a" to "a" * 100, over a text
+# of "a": every byte ends a hundred candidates, and the resolver must keep
+# its work per byte bounded by the patterns, not by how many it holds.
+NESTED_DEPTH = 100
+
+
+def nested_patterns() -> cotsieve.PatternSet:
+    return cotsieve.PatternSet([cotsieve.Pattern("a" * k, "verify", boundary="none")
+                                for k in range(1, NESTED_DEPTH + 1)])
+
+
 def seconds(text: pa.Array, patterns: cotsieve.PatternSet, mode: str, repeat: int) -> float:
     return best_seconds(lambda: cotsieve.analyze(text, patterns, steps=mode, threads=1), repeat)
 
@@ -90,6 +103,13 @@ def main() -> None:
         rates = " / ".join(f"{n / 1e6 / t:,.0f}" for n, t in zip(sizes, times))
         ratios = " / ".join(f"{b / a:.1f}" for a, b in zip(times, times[1:]))
         print(f"| {name} | {mode} | {rates} | {ratios} |")
+    nested = nested_patterns()
+    texts = [pa.array([b"a" * n], pa.large_binary()) for n in sizes]
+    times = [best_seconds(lambda t=t: nested.count(t, threads=1), args.repeat) for t in texts]
+    rates = " / ".join(f"{n / 1e6 / t:,.1f}" for n, t in zip(sizes, times))
+    ratios = " / ".join(f"{b / a:.1f}" for a, b in zip(times, times[1:]))
+    print(f"\npatterns 'a' to 'a' * {NESTED_DEPTH} over 'a', count, one thread: MB/s {rates}, "
+          f"time ratios {ratios}")
 
 
 if __name__ == "__main__":
