@@ -293,6 +293,10 @@ std::vector<PatternSpec> checked(std::vector<PatternSpec> patterns) {
 
 Scanner::Scanner(std::vector<PatternSpec> patterns, Engine engine)
     : patterns_(checked(std::move(patterns))), automaton_(patterns_) {
+  checks_.reserve(patterns_.size());
+  for (const PatternSpec& p : patterns_)
+    checks_.push_back({static_cast<uint32_t>(p.bytes.size()), p.case_sensitive,
+                       p.boundary_end && kBytes.word[static_cast<uint8_t>(p.bytes.back())], p.anchor});
   if (engine == Engine::kPrefilter && !Prefilter::available())
     throw std::invalid_argument("the prefilter engine needs a CPU with AVX2 or AVX-512 VBMI, and COTSIEVE_SIMD not capping it to none");
   bool use = engine == Engine::kPrefilter ||
@@ -307,12 +311,11 @@ Scanner::Scanner(std::vector<PatternSpec> patterns, Engine engine)
 
 Scanner::~Scanner() = default;
 
-bool Scanner::context_ok(const uint8_t* t, uint64_t n, uint64_t start, const PatternSpec& p,
-                         RunCache* anchors) const {
-  const uint64_t end = start + p.bytes.size();
-  if (p.boundary_end && end < n && kBytes.word[static_cast<uint8_t>(p.bytes.back())] && kBytes.word[t[end]])
-    return false;
-  switch (p.anchor) {
+bool Scanner::context_ok(const uint8_t* t, uint64_t n, uint64_t start, int32_t id, RunCache* anchors) const {
+  const PatternCheck& c = checks_[id];
+  const uint64_t end = start + c.length;
+  if (c.end_boundary && end < n && kBytes.word[t[end]]) return false;
+  switch (c.anchor) {
     case Anchor::Any: return true;
     case Anchor::LineStart: return line_start_at(t, start, anchors[0]);
     case Anchor::SentenceStart: return sentence_start_at(t, start, anchors[0], anchors[1]);
@@ -335,13 +338,13 @@ void Scanner::resolve_text(const TextRef& text, const Segment* segs, size_t n_se
       // No candidate of this hit or a later one starts before here.
       if (hit.end > max_len) resolver.settle(hit.end - max_len - 1);
       for (const int32_t* it = automaton_.outputs_begin(hit.state); it != automaton_.outputs_end(hit.state); ++it) {
-        const uint64_t start = hit.end - patterns_[*it].bytes.size();
+        const PatternCheck& c = checks_[*it];
+        const uint64_t start = hit.end - c.length;
         // Settled matches already cover this start; shorter outputs start later, so go on.
         if (start < resolver.cursor()) continue;
-        const PatternSpec& p = patterns_[*it];
         // The automaton folds case; a case-sensitive pattern needs its exact bytes.
-        if (p.case_sensitive && std::memcmp(t + start, p.bytes.data(), p.bytes.size()) != 0) continue;
-        if (context_ok(t, text.size, start, p, anchors)) resolver.add(start, hit.end, *it);
+        if (c.case_sensitive && std::memcmp(t + start, patterns_[*it].bytes.data(), c.length) != 0) continue;
+        if (context_ok(t, text.size, start, *it, anchors)) resolver.add(start, hit.end, *it);
       }
     }
   }
@@ -363,7 +366,7 @@ bool Scanner::longest_in_buckets(const uint8_t* t, uint64_t n, uint64_t start, u
       const uint64_t len = lit.size();
       if (len < best_len || (len == best_len && id > best)) break;
       if (len > n - start || (after_word && lit.needs_word_start())) continue;
-      if (!lit.matches(t + start, n - start) || !context_ok(t, n, start, patterns_[id], anchors)) continue;
+      if (!lit.matches(t + start, n - start) || !context_ok(t, n, start, id, anchors)) continue;
       best_len = len;
       best = id;
       break;
