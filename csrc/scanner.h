@@ -79,7 +79,7 @@ class Scanner {
 
   // What checking an occurrence needs of its pattern, in 8 bytes: resolving
   // a hit reads one of these per output instead of the PatternSpec and its
-  // string's bytes (about 1 ms of `analyze` on the real traces).
+  // string's bytes (about 1.5 ms of `analyze` on the real traces).
   struct PatternCheck {
     uint32_t length;
     bool case_sensitive;
