@@ -49,8 +49,8 @@ struct alignas(64) ScanScratch {
   std::vector<uint32_t> walk_order;  // indices into segments
   std::vector<Hit> lane_hits[8];
   std::vector<Hit> run_hits;  // the walk's hits of one run, every lane's
-  std::vector<Match> candidates;          // the resolver's ring of slots, one start each
-  std::vector<uint64_t> candidates_held;  // which slots hold a candidate
+  std::vector<Match> resolver_slots;    // the resolver's ring: a candidate per start
+  std::vector<uint64_t> resolver_held;  // which of its slots hold one
   std::vector<Match> matches;
 };
 
@@ -270,9 +270,9 @@ class Resolver {
   std::vector<uint64_t>& occupied_;
   std::vector<Match>& matches_;
   size_t mask_ = 0;
-  size_t held_ = 0;         // candidates in the ring
-  uint64_t lowest_ = kNone; // the lowest start held
-  uint64_t cursor_ = 0;     // one past the last match taken
+  size_t held_ = 0;          // candidates in the ring
+  uint64_t lowest_ = kNone;  // the lowest start held
+  uint64_t cursor_ = 0;      // one past the last match taken
 };
 
 }  // namespace
@@ -328,7 +328,7 @@ void Scanner::resolve_text(const TextRef& text, const Segment* segs, size_t n_se
   const uint8_t* t = text.data;
   const uint64_t max_len = automaton_.max_pattern_length();
   RunCache anchors[2];
-  Resolver resolver(max_len, scratch.candidates, scratch.candidates_held, scratch.matches);
+  Resolver resolver(max_len, scratch.resolver_slots, scratch.resolver_held, scratch.matches);
   for (size_t g = 0; g < n_segs; ++g) {
     const Segment& seg = segs[g];
     const std::vector<Hit>& hits = scratch.lane_hits[seg.lane];
