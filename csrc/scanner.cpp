@@ -207,7 +207,7 @@ class Resolver {
  public:
   // `slots` and `occupied` are the scratch's, reused from text to text.
   Resolver(uint64_t max_len, std::vector<Match>& slots, std::vector<uint64_t>& occupied, std::vector<Match>& matches)
-      : slots_(slots), occupied_(occupied), matches_(matches) {
+      : max_len_(max_len), slots_(slots), occupied_(occupied), matches_(matches) {
     size_t ring = 64;
     while (ring <= max_len) ring <<= 1;  // the starts not yet final span max_len
     mask_ = ring - 1;
@@ -236,10 +236,20 @@ class Resolver {
     lowest_ = std::min(lowest_, start);
   }
 
+  // Before the candidates of a hit ending at `end` are added: takes those
+  // that start before any occurrence ending there or later can, so the ones
+  // held start within max_len of each other, inside one turn of the ring.
+  void before_hit(uint64_t end) {
+    if (end > max_len_) settle(end - max_len_ - 1);
+  }
+
+  // After the text's last hit: takes every candidate still held.
+  void finish() { settle(kNone); }
+
+ private:
+  static constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
+
   // Takes the candidates that start at or before `limit`, in order of start.
-  // Called before each hit's candidates are added, with every start below
-  // the hit's earliest possible one: the candidates held then start within
-  // max_len of each other, inside one turn of the ring.
   void settle(uint64_t limit) {
     while (held_ > 0 && lowest_ <= limit) {
       const size_t i = lowest_ & mask_;
@@ -253,9 +263,6 @@ class Resolver {
     }
   }
 
- private:
-  static constexpr uint64_t kNone = std::numeric_limits<uint64_t>::max();
-
   // The lowest start held after `at`; one is held, less than a turn ahead.
   uint64_t next_held_after(uint64_t at) const {
     for (++at;;) {
@@ -266,6 +273,7 @@ class Resolver {
     }
   }
 
+  uint64_t max_len_;
   std::vector<Match>& slots_;
   std::vector<uint64_t>& occupied_;
   std::vector<Match>& matches_;
@@ -326,17 +334,15 @@ bool Scanner::context_ok(const uint8_t* t, uint64_t n, uint64_t start, int32_t i
 void Scanner::resolve_text(const TextRef& text, const Segment* segs, size_t n_segs,
                            ScanScratch& scratch) const {
   const uint8_t* t = text.data;
-  const uint64_t max_len = automaton_.max_pattern_length();
   RunCache anchors[2];
-  Resolver resolver(max_len, scratch.resolver_slots, scratch.resolver_held, scratch.matches);
+  Resolver resolver(automaton_.max_pattern_length(), scratch.resolver_slots, scratch.resolver_held, scratch.matches);
   for (size_t g = 0; g < n_segs; ++g) {
     const Segment& seg = segs[g];
     const std::vector<Hit>& hits = scratch.lane_hits[seg.lane];
     for (size_t h = seg.hit_begin; h < seg.hit_end; ++h) {
       const Hit& hit = hits[h];
       if (hit.end <= seg.begin) continue;  // the previous segment owns it
-      // No candidate of this hit or a later one starts before here.
-      if (hit.end > max_len) resolver.settle(hit.end - max_len - 1);
+      resolver.before_hit(hit.end);
       for (const int32_t* it = automaton_.outputs_begin(hit.state); it != automaton_.outputs_end(hit.state); ++it) {
         const PatternCheck& c = checks_[*it];
         const uint64_t start = hit.end - c.length;
@@ -348,7 +354,7 @@ void Scanner::resolve_text(const TextRef& text, const Segment* segs, size_t n_se
       }
     }
   }
-  resolver.settle(text.size);
+  resolver.finish();
 }
 
 // The longest valid occurrence starting exactly at `start` among the
