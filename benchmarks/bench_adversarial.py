@@ -106,7 +106,7 @@ def main() -> None:
     nested = nested_patterns()
     texts = [pa.array([b"a" * n], pa.large_binary()) for n in sizes]
     times = [best_seconds(lambda t=t: nested.count(t, threads=1), args.repeat) for t in texts]
-    rates = " / ".join(f"{n / 1e6 / t:,.1f}" for n, t in zip(sizes, times))
+    rates = " / ".join(f"{n / 1e6 / t:,.2f}" for n, t in zip(sizes, times))
     ratios = " / ".join(f"{b / a:.1f}" for a, b in zip(times, times[1:]))
     print(f"\npatterns 'a' to 'a' * {NESTED_DEPTH} over 'a', count, one thread: MB/s {rates}, "
           f"time ratios {ratios}")
