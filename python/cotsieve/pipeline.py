@@ -28,7 +28,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from .analysis import Analyzer, analyzer_for
 from .errors import OutputExistsError, UsageError
 from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Selection, Source, TextSpec, arrow_schema, \
-    input_state, prefetched, read_corpus, reread_streams, resolve_inputs
+    input_state, prefetched, read_corpus, reread_streams, resolve_inputs, shard_lanes
 from .io.chunks import null_fields
 from .io.kept_parquet import JsonlAsParquetWriter
 from .io.staged import output_folder
@@ -76,6 +76,8 @@ class CurateOptions:
     say; ``kept_format="parquet"`` writes the kept corpus as Parquet whatever
     came in (``"same"``: in the input's format). ``select`` reads only the
     first records, or a sample of them (:class:`~cotsieve.io.Selection`).
+    ``shards_at_once`` JSON Lines shards are read at once (None: one per 8
+    threads, :func:`shards_at_once`); the outputs keep the input's order.
     """
 
     text: TextSpec = TextSpec()
@@ -90,8 +92,11 @@ class CurateOptions:
     input_format: Optional[str] = None
     kept_format: str = "same"
     select: Selection = Selection()
+    shards_at_once: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.shards_at_once is not None and self.shards_at_once < 1:
+            raise ValueError(f"shards_at_once must be at least 1, got {self.shards_at_once}")
         if self.on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {list(ON_ERROR)}, got {self.on_error!r}")
         if self.kept_format not in KEPT_FORMATS:
@@ -251,6 +256,32 @@ def parse_threads(threads: Optional[int]) -> int:
     return max(1, min((threads or os.cpu_count() or 1) // 2, MAX_PARSE_THREADS))
 
 
+# One stream inflates at about 1.6 GB/s on one core, about what 8 cores'
+# worth of the other stages take in: a run reads one more shard at once per
+# 8 threads (benchmarks/RESULTS.md, issue 23).
+THREADS_PER_SHARD = 8
+
+
+def shards_at_once(options: CurateOptions, sources: Sequence[Source], corpus_wide: bool = False) -> int:
+    """How many shards a run reads at once: ``options.shards_at_once``, or
+    one per 8 of its threads, at most one per input. A run reads its inputs
+    one after another where order is the point: a rule over the whole
+    corpus, ``select`` (the first N, a sample: counted across the inputs in
+    order), an input that is not JSON Lines, or a kept corpus in Parquet.
+
+    Example:
+        >>> shards = [Source(f"{i}.jsonl.gz", "jsonl", "gzip") for i in range(8)]
+        >>> shards_at_once(CurateOptions(threads=32), shards), shards_at_once(CurateOptions(threads=2), shards)
+        (4, 1)
+        >>> shards_at_once(CurateOptions(shards_at_once=2), shards), shards_at_once(CurateOptions(threads=32), shards[:2])
+        (2, 2)
+    """
+    wanted = options.shards_at_once or (options.threads or os.cpu_count() or 1) // THREADS_PER_SHARD
+    in_order = corpus_wide or options.select != Selection() or options.kept_format != "same" or \
+        any(s.kind != "jsonl" for s in sources)
+    return 1 if in_order else max(1, min(wanted, len(sources)))
+
+
 def check_rejects(chunk: Chunk, on_error: str) -> None:
     """Under ``on_error="fail"``, raise on the chunk's first unusable record (not an empty line)."""
     if on_error == "skip" or chunk.reasons.null_count == len(chunk):
@@ -360,7 +391,8 @@ def _write_all(outputs: Outputs, rules: RuleSet, analyzer: Analyzer, options: Cu
                summary: Summary, progress: Optional[Progress], sources: list[Source]) -> None:
     """Run the passes into temporary files, then commit them all, or discard them all."""
     def write() -> None:
-        run = _TwoPass if rules.corpus_wide else _OnePass
+        run = _TwoPass if rules.corpus_wide else \
+            _ShardsAtOnce if shards_at_once(options, sources) > 1 else _OnePass
         run(sources, outputs, rules, analyzer, options, fields, summary, progress).execute()
         # summary.json marks a finished run: drop an old one before the new
         # outputs replace the old, so a crash in between leaves no summary
@@ -401,23 +433,35 @@ class _OnePass:
         return ReadOptions(o.text, self.fields, parse, o.block_bytes, o.select, parse_threads(o.threads))
 
     def chunks(self, parse: bool = True) -> Generator[Chunk, None, None]:
-        return prefetched(read_corpus(self.sources, self.read_options(parse)),
-                          busy=lambda seconds: _add_seconds(self.summary, "read", seconds))
+        return prefetched(read_corpus(self.sources, self.read_options(parse)), busy=self.reading_took)
+
+    def reading_took(self, seconds: float) -> None:
+        _add_seconds(self.summary, "read", seconds)
 
     def execute(self) -> None:
-        self.progress.start_pass("measuring" if self.outputs.kept is None else "measuring and writing kept", 1, 1,
-                                 self.sources)
+        self.start_one_pass()
         with WriteBehind() as self.writes:
             for chunk in self.chunks():
-                metrics = self.measured(chunk)
-                decision = self.rules.decide(metrics)
-                self.dropped_by_rule.update(decision.counts)
-                if self.rules:
-                    metrics = _with_decision(metrics, decision.drop, decision.reasons)
-                self.write(self.outputs.metrics.write, metrics)
-                self.write_kept(chunk, _keep_mask(chunk, decision.drop))
-                self.summary.dropped += int(decision.drop.sum())
+                self.take(chunk, self.outputs)
         self.finish(self.rules.details(pa.table({})))  # row-local rules report no corpus facts
+
+    def start_one_pass(self) -> None:
+        self.progress.start_pass("measuring" if self.outputs.kept is None else "measuring and writing kept", 1, 1,
+                                 self.sources)
+
+    def take(self, chunk: Chunk, into: Union[Outputs, _ShardParts]) -> None:
+        """Measure and judge a chunk, and write what it gives ``into`` the outputs or a shard's parts of them."""
+        metrics = self.measured(chunk, into.rejected)
+        decision = self.rules.decide(metrics)
+        self.dropped_by_rule.update(decision.counts)
+        if self.rules:
+            metrics = _with_decision(metrics, decision.drop, decision.reasons)
+        self.write(into.metrics.write, metrics)
+        keep = _keep_mask(chunk, decision.drop)
+        if into.kept is not None:
+            self.write(into.kept.write, chunk, keep)
+        self.summary.kept += int(keep.sum())
+        self.summary.dropped += int(decision.drop.sum())
 
     def write(self, job: Callable[..., None], *args: Any) -> None:
         """Run ``job`` on the write-behind thread, timed as the write stage."""
@@ -428,12 +472,12 @@ class _OnePass:
         with _Clock(self.summary.seconds, "write"):
             job(*args)
 
-    def measured(self, chunk: Chunk) -> pa.Table:
-        """Account for a freshly read chunk, set aside its rejects, and measure the rest."""
+    def measured(self, chunk: Chunk, rejects: RejectedWriter) -> pa.Table:
+        """Account for a freshly read chunk, write its rejects to ``rejects``, and measure the rest."""
         check_rejects(chunk, self.options.on_error)
         rejected = np.flatnonzero(~chunk.ok)
         self.rejected_by_reason.update(r.split(":", 1)[0] for r in chunk.reasons.drop_null().to_pylist())
-        self.write(self.outputs.rejected.write, chunk, rejected)
+        self.write(rejects.write, chunk, rejected)
         with _Clock(self.summary.seconds, "engine"):
             metrics = measure(chunk, self.analyzer, self.options, self.fields)
         self.summary.read += len(chunk)
@@ -443,11 +487,6 @@ class _OnePass:
         self.progress.advance(chunk)
         return metrics
 
-    def write_kept(self, chunk: Chunk, keep: np.ndarray) -> None:
-        if self.outputs.kept is not None:
-            self.write(self.outputs.kept.write, chunk, keep)
-        self.summary.kept += int(keep.sum())
-
     def finish(self, rule_details: list[dict[str, Any]]) -> None:
         empty = measure_empty(self.analyzer, self.fields)
         if self.rules:
@@ -456,6 +495,96 @@ class _OnePass:
         self.summary.dropped_by_rule = dict(self.dropped_by_rule)
         self.summary.rejected_by_reason = dict(self.rejected_by_reason)
         self.summary.rules = [{**d, "dropped": self.dropped_by_rule.get(d["rule"], 0)} for d in rule_details]
+
+
+class _ShardParts:
+    """What a shard read ahead of its turn gives each output, in temporaries
+    beside the outputs, appended to them at the shard's turn: compressed
+    kept members and rejected lines are copied as they are, the metrics read
+    back from Arrow IPC."""
+
+    def __init__(self, outputs: Outputs, index: int):
+        name = f"shard{index}"
+        assert outputs.kept is None or isinstance(outputs.kept, JsonlKeptWriter), "shards_at_once: JSON Lines kept"
+        self.kept = outputs.kept.part(name) if outputs.kept is not None else None
+        self.metrics = outputs.metrics.part(name)
+        self.rejected = outputs.rejected.part(name)
+
+    def append_to(self, outputs: Outputs) -> None:
+        outputs.rejected.append(self.rejected)
+        outputs.metrics.append(self.metrics)
+        if self.kept is not None:
+            assert isinstance(outputs.kept, JsonlKeptWriter), "a kept part goes to a JSON Lines kept corpus"
+            outputs.kept.append(self.kept)
+        self.discard()
+
+    def discard(self) -> None:
+        for part in (self.rejected, self.metrics, self.kept):
+            if part is not None:
+                part.close()
+                part.file.discard()
+
+
+class _ShardsAtOnce(_OnePass):
+    """A one-pass run that reads several shards at once (:func:`shards_at_once`).
+
+    Chunks come from the shards as they are read. The shard whose turn it is
+    (every shard before it is written) writes to the outputs; a shard ahead
+    of its turn writes to its :class:`_ShardParts`, appended when its turn
+    comes. A shard's failure (an unusable record under ``on_error="fail"``,
+    a read error) is raised at its turn, so a run fails on the same record
+    as when its shards are read one after another."""
+
+    def execute(self) -> None:
+        self.start_one_pass()
+        self.turn = 0
+        self.parts: dict[int, _ShardParts] = {}  # of the shards ahead of their turn
+        self.every_part: list[_ShardParts] = []  # discarded at the end, appended or not
+        self.read: set[int] = set()
+        self.failures: dict[int, BaseException] = {}
+        lanes = shards_at_once(self.options, self.sources)
+        threads_per_lane = max(1, (self.options.threads or os.cpu_count() or 1) // lanes)
+        options = replace(self.read_options(), parse_threads=parse_threads(threads_per_lane))
+        try:
+            with WriteBehind() as self.writes, \
+                    closing(shard_lanes(self.sources, options, lanes, busy=self.reading_took)) as items:
+                for index, item in items:
+                    self.take_item(index, item)
+                    self.next_turn()
+        finally:
+            for parts in self.every_part:
+                parts.discard()
+        self.finish(self.rules.details(pa.table({})))
+
+    def take_item(self, index: int, item: Union[Chunk, None, BaseException]) -> None:
+        if index in self.failures:
+            return  # what a failed shard read after its failure is never used
+        if item is None:
+            self.read.add(index)
+        elif isinstance(item, BaseException):
+            self.failures[index] = item
+        else:
+            try:
+                self.take(item, self.outputs if index == self.turn else self.parts_of(index))
+            except BadInputError as err:  # an unusable record under on_error="fail"
+                self.failures[index] = err
+
+    def parts_of(self, index: int) -> _ShardParts:
+        if index not in self.parts:
+            self.parts[index] = _ShardParts(self.outputs, index)
+            self.every_part.append(self.parts[index])
+        return self.parts[index]
+
+    def next_turn(self) -> None:
+        """Move the turn past the shards read to their end, appending each one's parts as its turn comes."""
+        while True:
+            if self.turn in self.failures:
+                raise self.failures[self.turn]
+            if self.turn in self.parts:
+                self.write(self.parts.pop(self.turn).append_to, self.outputs)
+            if self.turn not in self.read:
+                return
+            self.turn += 1
 
 
 def _check_fields_present(table: pa.Table, fields: Sequence[str]) -> None:
@@ -551,7 +680,7 @@ class _TwoPass(_OnePass):
             ordinal = 0
             with WriteBehind() as self.writes:
                 for chunk in self.chunks():
-                    metrics = self.measured(chunk)
+                    metrics = self.measured(chunk, self.outputs.rejected)
                     self.tail.add(chunk)
                     ordinals = ordinal + np.flatnonzero(chunk.ok)
                     ordinal += len(chunk)

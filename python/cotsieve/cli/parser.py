@@ -161,6 +161,10 @@ def _output_options() -> _Parser:
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--field", action="append", default=[], dest="fields", metavar="NAME",
                    help="copy this record field into metrics.parquet (repeatable), e.g. id")
+    p.add_argument("--shards-at-once", type=int, metavar="N",
+                   help="read N JSON Lines shards at once (default: one per 8 threads); the outputs keep the "
+                        "inputs' order. Inputs are read one after another under --limit, --sample, a percentile "
+                        "or paired rule, Parquet inputs and --kept-format parquet")
     _add_summary_json(p)
     return p
 
@@ -219,9 +223,13 @@ def options_from_args(args: argparse.Namespace) -> CurateOptions:
     """The curation options of a ``scan``, ``analyze`` or ``filter`` command line."""
     if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
         raise UsageError(f"--threads must be from 1 to {MAX_THREADS}, got {args.threads}")
+    shards = getattr(args, "shards_at_once", None)
+    if shards is not None and shards < 1:
+        raise UsageError(f"--shards-at-once must be at least 1, got {shards}")
     return CurateOptions(
         text=TextSpec(args.text_field, args.think), patterns=PatternSet.load(args.patterns), steps=args.steps,
         fields=tuple(getattr(args, "fields", ())), threads=args.threads, on_error=args.on_error,
         force=getattr(args, "force", False), compression_level=getattr(args, "compression_level", None),
         input_format=args.format, kept_format=getattr(args, "kept_format", "same"), select=selection_from_args(args),
+        shards_at_once=shards,
     )

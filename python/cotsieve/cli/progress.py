@@ -20,7 +20,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from itertools import accumulate
 from typing import Any, Callable, Optional, TextIO
 
 from ..io import Chunk, Source
@@ -121,7 +120,7 @@ class CorpusProgress(RunProgress):
         self.started = time.perf_counter()
         self.traces = self.record_bytes = self.done = 0
         self.total: Optional[int] = None
-        self.offsets: dict[str, int] = {}
+        self.reached: dict[str, int] = {}  # how far into each stored file reading has got
 
     def start_pass(self, name: str, number: int, passes: int, sources: Sequence[Source]) -> None:
         self._close_pass()
@@ -130,8 +129,7 @@ class CorpusProgress(RunProgress):
         sizes = [_stored_size(s) for s in sources]
         known = [size for size in sizes if size is not None]
         self.total = sum(known) if sources and len(known) == len(sizes) else None
-        # Where each file starts among all the bytes to read.
-        self.offsets = dict(zip((s.name for s in sources), accumulate(known, initial=0)))
+        self.reached = {}
         self.status.show(self.line())
 
     def advance(self, chunk: Chunk) -> None:
@@ -139,8 +137,9 @@ class CorpusProgress(RunProgress):
         self.record_bytes += chunk.n_bytes
         if self.total is None:  # sizes unknown: count the record bytes read
             self.done = self.record_bytes
-        elif chunk.position is not None:
-            self.done = self.offsets[chunk.source.name] + chunk.position
+        elif chunk.position is not None:  # several files may be read at once
+            self.done += chunk.position - self.reached.get(chunk.source.name, 0)
+            self.reached[chunk.source.name] = chunk.position
         self.status.show(self.line())
 
     def line(self) -> str:

@@ -14,7 +14,7 @@ The modules, in the order a record meets them:
 - :mod:`~cotsieve.io.text`: :class:`TextSpec`, which part of a record is the trace;
 - :mod:`~cotsieve.io.jsonl` and :mod:`~cotsieve.io.arrow`: the readers of each family;
 - :mod:`~cotsieve.io.chunks`: :class:`Chunk` and :class:`ReadOptions`;
-- :mod:`~cotsieve.io.prefetch`: the reader thread;
+- :mod:`~cotsieve.io.prefetch`: the reader thread; :mod:`~cotsieve.io.lanes`: several shards read at once;
 - :mod:`~cotsieve.io.select`: the first N records, or a reproducible sample (:class:`Selection`);
 - :mod:`~cotsieve.io.corpus`: :func:`read_corpus`, the entry point;
 - :mod:`~cotsieve.io.writers`: the atomic output files; :mod:`~cotsieve.io.kept_parquet`: JSON Lines kept as Parquet;
@@ -34,6 +34,7 @@ from .arrow import arrow_schema
 from .chunks import EMPTY_LINE, Chunk, ReadOptions, Selection
 from .corpus import read_corpus
 from .jsonl import STREAM_ERRORS
+from .lanes import shard_lanes
 from .prefetch import prefetched
 from .sources import FORMATS, JSONL_SUFFIXES, PARQUET_SUFFIXES, Source, input_state, is_saved_dataset, \
     reread_streams, resolve_inputs
@@ -60,4 +61,5 @@ __all__ = [
     "read_corpus",
     "reread_streams",
     "resolve_inputs",
+    "shard_lanes",
 ]

@@ -17,7 +17,7 @@ import json
 import lzma
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, Callable, Optional, cast
 
@@ -44,7 +44,7 @@ STREAM_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, isal_zlib.e
                                                   lzma.LZMAError)
 
 
-def read_jsonl(source: Source, options: ReadOptions) -> Iterator[Chunk]:
+def read_jsonl(source: Source, options: ReadOptions) -> Generator[Chunk, None, None]:
     def parse(item: tuple[_Lines, Optional[str], Optional[int]]) -> tuple[Chunk, Optional[str], Optional[int]]:
         lines, stream_error, position = item
         return _jsonl_chunk(source, lines.block(), options), stream_error, position

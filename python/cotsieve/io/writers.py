@@ -40,6 +40,7 @@ DEFAULT_LEVELS = {"gzip": 1, "zstd": 3}
 ISAL_LEVELS = (1, 3)
 GZIP_WBITS = 31  # deflate in a gzip member, with a fixed header (no name, no time)
 _MEMBER_BYTES = 4 << 20
+_APPEND_BYTES = 16 << 20
 
 
 def level_range(compression: str) -> tuple[int, int]:
@@ -66,11 +67,16 @@ def check_compression_level(compression: Optional[str], level: Optional[int]) ->
 
 
 class AtomicFile:
-    """A file that appears at ``path`` only on ``commit()``."""
+    """A file that appears at ``path`` only on ``commit()``.
 
-    def __init__(self, path: Union[str, Path]) -> None:
+    ``part`` names one of several temporaries of the same output (a shard's
+    share of it, written ahead of its turn and appended later): such a file
+    is only ever discarded, never committed."""
+
+    def __init__(self, path: Union[str, Path], part: Optional[str] = None) -> None:
         self.path = Path(path)
-        self.temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        suffix = f".{part}" if part else ""
+        self.temp = self.path.with_name(f".{self.path.name}.{os.getpid()}{suffix}.tmp")
         _remove_orphaned_temps(self.path)
 
     def open(self) -> pa.NativeFile:
@@ -105,7 +111,7 @@ def commit_together(files: Sequence[AtomicFile], write: Callable[[], None]) -> N
 def _remove_orphaned_temps(path: Path) -> None:
     """Delete temp files of ``path`` left by runs that were killed: their pid is gone."""
     for temp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = temp.name[len(path.name) + 2 : -len(".tmp")]
+        pid = temp.name[len(path.name) + 2 : -len(".tmp")].split(".", 1)[0]  # then a part's name, if any
         if pid.isdigit() and not _alive(int(pid)):
             temp.unlink(missing_ok=True)
 
@@ -118,6 +124,13 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # another user's live process
     return True
+
+
+def append_file(stream: pa.NativeFile, file: AtomicFile) -> None:
+    """Copy the bytes of ``file``'s temporary to the end of ``stream``, a piece at a time."""
+    with open(file.temp, "rb") as source:
+        while piece := source.read(_APPEND_BYTES):
+            stream.write(piece)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -196,13 +209,26 @@ class JsonlKeptWriter:
     """
 
     def __init__(self, path: Union[str, Path], compression: Optional[str] = None, level: Optional[int] = None,
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, *, part: Optional[str] = None,
+                 pool: Optional[ThreadPoolExecutor] = None):
         self._compression = compression
         self._level = level if level is not None or compression is None else DEFAULT_LEVELS.get(compression)
         check_compression_level(compression, self._level)
-        self.file = AtomicFile(path)
-        self._pool = ThreadPoolExecutor(threads or os.cpu_count() or 1) if compression else None
+        self.file = AtomicFile(path, part)
+        self._owns_pool = pool is None
+        self._pool = pool or (ThreadPoolExecutor(threads or os.cpu_count() or 1) if compression else None)
         self._stream = self.file.open()
+
+    def part(self, name: str) -> JsonlKeptWriter:
+        """A writer of a part of this output, in a temporary of its own, with
+        the same compression and compressor threads; :meth:`append` it here
+        once the part's turn comes (members and frames concatenate)."""
+        return JsonlKeptWriter(self.file.path, self._compression, self._level, part=name, pool=self._pool)
+
+    def append(self, part: JsonlKeptWriter) -> None:
+        """Close ``part`` (from :meth:`part`) and copy what it holds to the end of this output."""
+        part.close()
+        append_file(self._stream, part.file)
 
     def write(self, chunk: Chunk, keep: np.ndarray) -> None:
         # The kept lines are read in place, as runs of consecutive lines:
@@ -232,7 +258,7 @@ class JsonlKeptWriter:
 
     def close(self) -> None:
         self._stream.close()
-        if self._pool is not None:
+        if self._pool is not None and self._owns_pool:
             self._pool.shutdown()
 
 
@@ -292,9 +318,18 @@ class RejectedWriter:
     unusable record. ``record`` is the original line (JSONL) or the row as an
     object. Every line is strict JSON (:func:`json_safe`)."""
 
-    def __init__(self, path: Union[str, Path]):
-        self.file = AtomicFile(path)
+    def __init__(self, path: Union[str, Path], part: Optional[str] = None):
+        self.file = AtomicFile(path, part)
         self._stream = self.file.open()
+
+    def part(self, name: str) -> RejectedWriter:
+        """A writer of a part of this output, to :meth:`append` here later."""
+        return RejectedWriter(self.file.path, name)
+
+    def append(self, part: RejectedWriter) -> None:
+        """Close ``part`` and copy its lines to the end of this output."""
+        part.close()
+        append_file(self._stream, part.file)
 
     def write(self, chunk: Chunk, rows: np.ndarray) -> None:
         reasons = chunk.reasons
@@ -346,6 +381,15 @@ class MetricsWriter:
         self.file = AtomicFile(path)
         self._writer: Optional[pq.ParquetWriter] = None
 
+    def part(self, name: str) -> MetricsPart:
+        """A writer of a part of this output, to :meth:`append` here later."""
+        return MetricsPart(AtomicFile(self.file.path, name))
+
+    def append(self, part: MetricsPart) -> None:
+        """Close ``part`` and write its tables here, in their order."""
+        for table in part.tables():
+            self.write(table)
+
     def write(self, table: pa.Table) -> None:
         if self._writer is None:
             self._writer = pq.ParquetWriter(str(self.file.temp), table.schema)
@@ -357,6 +401,34 @@ class MetricsWriter:
             self.write(empty)
         assert self._writer is not None, "write() opened it"
         self._writer.close()
+
+
+class MetricsPart:
+    """Metric tables set aside as an Arrow IPC stream: writing and reading
+    one back costs about a copy, where Parquet would encode them twice."""
+
+    def __init__(self, file: AtomicFile):
+        self.file = file
+        self._stream = file.open()
+        self._writer: Optional[pa.ipc.RecordBatchStreamWriter] = None
+
+    def write(self, table: pa.Table) -> None:
+        self._writer = self._writer or pa.ipc.new_stream(self._stream, table.schema)
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._writer is not None and not self._stream.closed:
+            self._writer.close()
+        self._stream.close()
+
+    def tables(self) -> Iterator[pa.Table]:
+        """Close, then read back each table written, in order."""
+        self.close()
+        if self._writer is None:
+            return
+        with pa.memory_map(str(self.file.temp)) as source:
+            for batch in pa.ipc.open_stream(source):
+                yield pa.Table.from_batches([batch])
 
 
 def write_json(path: Union[str, Path], data: Mapping[str, object]) -> None:

@@ -1,0 +1,201 @@
+"""Several JSON Lines shards read at once (``shards_at_once``): the outputs
+are byte for byte those of reading the shards one after another, whichever
+shard finishes first; a failure is raised on the record a one-after-another
+run fails on; the parts set aside for shards ahead of their turn never
+outlive the run."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from cotsieve import pipeline
+from cotsieve.io import BadInputError, ReadOptions, Selection, Source, resolve_inputs, shard_lanes
+from cotsieve.pipeline import CurateOptions, analyze_corpus, filter_corpus, shards_at_once
+from cotsieve.rules import parse_rule
+from cotsieve.testing import generate_traces
+
+RULE = [parse_rule("branch_step_ratio <= 0.3")]
+COMPRESS = {".jsonl": lambda data: data, ".jsonl.gz": gzip.compress,
+            ".jsonl.zst": lambda data: zstandard.ZstdCompressor().compress(data)}
+
+
+def write_shards(folder, sizes, suffix=".jsonl.gz", bad=()):
+    """Shards of ``sizes`` traces each (the first the largest, so later ones
+    finish ahead of their turn); ``bad`` holds (shard, line) pairs made malformed."""
+    folder.mkdir()
+    traces = iter(generate_traces(sum(sizes), seed=3))
+    for shard, size in enumerate(sizes):
+        lines = [json.dumps(next(traces)).encode() + b"\n" for _ in range(size)]
+        for where in (line for s, line in bad if s == shard):
+            lines[where] = b'{"text": "cut\n'
+        if shard == 1:
+            lines[3] = b"\n"  # an empty line, set aside under either on_error
+        (folder / f"s{shard}{suffix}").write_bytes(COMPRESS[suffix](b"".join(lines)))
+    return folder
+
+
+def outputs_of(out):
+    kept = sorted(out.glob("kept.*"))
+    return {"kept": kept[0].read_bytes() if kept else None, "metrics": pq.read_table(out / "metrics.parquet"),
+            "rejected": (out / "rejected.jsonl").read_bytes(), "files": sorted(p.name for p in out.iterdir())}
+
+
+def same_outputs(a, b):
+    return a["kept"] == b["kept"] and a["metrics"].equals(b["metrics"]) and a["rejected"] == b["rejected"] \
+        and a["files"] == b["files"]
+
+
+def first_shard_last(monkeypatch):
+    """Hold shard 0's chunks back until shard 1 is read to its end, so that
+    shard 1 is read ahead of its turn; the parts appended are listed."""
+    from cotsieve.io import lanes
+
+    read_jsonl, second_read = lanes.read_jsonl, threading.Event()
+
+    def reordered(source, options):
+        if source.name.endswith(tuple(f"s0{suffix}" for suffix in COMPRESS)):
+            assert second_read.wait(30), "shard 1 was read meanwhile"
+        yield from read_jsonl(source, options)
+        if source.name.endswith(tuple(f"s1{suffix}" for suffix in COMPRESS)):
+            second_read.set()
+
+    monkeypatch.setattr(lanes, "read_jsonl", reordered)
+    appended = []
+    append_to = pipeline._ShardParts.append_to
+
+    def counted(self, outputs):
+        appended.append(self)
+        append_to(self, outputs)
+
+    monkeypatch.setattr(pipeline._ShardParts, "append_to", counted)
+    return appended
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESS))
+@pytest.mark.parametrize("lanes", [2, 3, 5])
+def test_outputs_are_those_of_reading_one_shard_after_another(tmp_path, monkeypatch, suffix, lanes):
+    inputs = write_shards(tmp_path / "in", [60, 12, 25, 8, 30], suffix, bad=[(2, 4), (4, 0)])
+    options = CurateOptions(on_error="skip", block_bytes=4096, fields=("id",))
+    one = filter_corpus(str(inputs), tmp_path / "one", RULE, options)
+    appended = first_shard_last(monkeypatch)
+    several = filter_corpus(str(inputs), tmp_path / "several", RULE,
+                            CurateOptions(on_error="skip", block_bytes=4096, fields=("id",), shards_at_once=lanes))
+    assert appended, "some shard was read ahead of its turn, and its parts appended"
+    assert same_outputs(outputs_of(tmp_path / "several"), outputs_of(tmp_path / "one"))
+    assert (several.read, several.kept, several.dropped, several.rejected) == \
+        (one.read, one.kept, one.dropped, one.rejected) and several.balanced
+    assert several.rejected_by_reason == one.rejected_by_reason and several.dropped_by_rule == one.dropped_by_rule
+    # The metrics name every record of every shard once, in the inputs' order.
+    ids = outputs_of(tmp_path / "several")["metrics"].column("record_id").to_pylist()
+    order = [(name, int(line)) for name, line in (i.rsplit(":", 1) for i in ids)]
+    assert order == sorted(order) and len(set(ids)) == len(ids)
+
+
+def test_analyze_reads_shards_at_once_too(tmp_path):
+    inputs = write_shards(tmp_path / "in", [40, 10, 20])
+    analyze_corpus(str(inputs), tmp_path / "one", CurateOptions(block_bytes=4096, on_error="skip"))
+    analyze_corpus(str(inputs), tmp_path / "two", CurateOptions(block_bytes=4096, on_error="skip", shards_at_once=3))
+    assert same_outputs(outputs_of(tmp_path / "two"), outputs_of(tmp_path / "one"))
+
+
+def test_a_failure_is_raised_on_the_record_a_run_in_order_fails_on(tmp_path, monkeypatch):
+    """Shard 1's bad record is read before shard 0's, which comes first in order."""
+    inputs = write_shards(tmp_path / "in", [60, 10, 10, 10], bad=[(0, 55), (1, 1)])
+    first_shard_last(monkeypatch)
+    errors = []
+    for lanes in (1, 4):
+        with pytest.raises(BadInputError) as caught:
+            filter_corpus(str(inputs), tmp_path / f"out{lanes}", RULE,
+                          CurateOptions(block_bytes=4096, shards_at_once=lanes))
+        errors.append(str(caught.value))
+        assert not (tmp_path / f"out{lanes}").exists() or not any((tmp_path / f"out{lanes}").iterdir())
+    assert errors[0] == errors[1] and "s0.jsonl.gz:56" in errors[0]
+
+
+def test_a_shard_that_cannot_be_read_fails_the_run_at_its_turn_and_leaves_nothing(tmp_path, monkeypatch):
+    from cotsieve.io import lanes
+
+    inputs = write_shards(tmp_path / "in", [60, 10, 10, 10])
+    read_jsonl = lanes.read_jsonl
+
+    def failing(source, options):
+        if source.name.endswith("s2.jsonl.gz"):
+            raise BadInputError(f"{source.name}: cannot read: disk gone")
+        return read_jsonl(source, options)
+
+    monkeypatch.setattr(lanes, "read_jsonl", failing)
+    out = tmp_path / "out"
+    with pytest.raises(BadInputError, match="s2.jsonl.gz: cannot read"):
+        filter_corpus(str(inputs), out, RULE, CurateOptions(block_bytes=4096, shards_at_once=3))
+    assert not out.exists() or not any(out.iterdir())  # no output, and no part left behind
+
+
+def test_lanes_stop_when_the_consumer_stops(tmp_path):
+    inputs = write_shards(tmp_path / "in", [60, 60, 60])
+    before = threading.active_count()
+    items = shard_lanes(resolve_inputs(str(inputs)), ReadOptions(block_bytes=4096), 3)
+    index, chunk = next(items)
+    assert len(chunk) > 0
+    items.close()
+    assert threading.active_count() == before
+
+
+def test_lanes_hand_on_every_chunk_of_every_shard_in_each_shards_order(tmp_path):
+    inputs = write_shards(tmp_path / "in", [50, 5, 30])
+    seen = {}
+    ends = []
+    for index, item in shard_lanes(resolve_inputs(str(inputs)), ReadOptions(block_bytes=4096), 2):
+        if item is None:
+            ends.append(index)
+        else:
+            seen.setdefault(index, []).append(item.first_row)
+    assert sorted(ends) == [0, 1, 2]
+    assert all(rows == sorted(rows) and rows[0] == 0 for rows in seen.values())
+
+
+def test_when_shards_are_read_in_order():
+
+    gz = [Source(f"{i}.jsonl.gz", "jsonl", "gzip") for i in range(6)]
+    assert shards_at_once(CurateOptions(threads=64), gz) == 6  # at most one per input
+    assert shards_at_once(CurateOptions(threads=16), gz) == 2
+    assert shards_at_once(CurateOptions(threads=7), gz) == 1
+    in_order = [CurateOptions(shards_at_once=4, select=Selection(limit=5)),
+                CurateOptions(shards_at_once=4, kept_format="parquet")]
+    assert [shards_at_once(o, gz) for o in in_order] == [1, 1]
+    assert shards_at_once(CurateOptions(shards_at_once=4), gz, corpus_wide=True) == 1
+    assert shards_at_once(CurateOptions(shards_at_once=4), gz[:3] + [Source("x.parquet", "parquet")]) == 1
+    with pytest.raises(ValueError, match="shards_at_once"):
+        CurateOptions(shards_at_once=0)
+
+
+def test_a_part_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
+    inputs = write_shards(tmp_path / "in", [20, 10])
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = out / f".kept.jsonl.gz.{int(dead.stdout)}.shard1.tmp"
+    orphan.write_bytes(b"half a member")
+    filter_corpus(str(inputs), out, RULE, CurateOptions(shards_at_once=2))
+    assert not orphan.exists()
+    assert not [p for p in os.listdir(out) if p.startswith(".")]
+
+
+def test_cli_reads_shards_at_once_and_refuses_zero(tmp_path):
+    inputs = write_shards(tmp_path / "in", [30, 10, 10])
+    command = [sys.executable, "-m", "cotsieve", "filter", str(inputs), "--where", "branch_step_ratio <= 0.3",
+               "--quiet"]
+    for lanes in ("1", "3"):
+        done = subprocess.run(command + ["--out", str(tmp_path / lanes), "--shards-at-once", lanes],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert same_outputs(outputs_of(tmp_path / "3"), outputs_of(tmp_path / "1"))
+    refused = subprocess.run(command + ["--out", str(tmp_path / "0"), "--shards-at-once", "0"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "--shards-at-once must be at least 1" in refused.stderr
