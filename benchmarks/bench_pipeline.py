@@ -72,9 +72,10 @@ def synthetic(folder: Path, n: int) -> Path:
     return path
 
 
-def run_case(corpus: Path, rule: str, cores: int, out: Path) -> dict:
+def run_case(corpus: Path, rule: str, cores: int, out: Path, options: tuple[str, ...] = ()) -> dict:
     """One measured run of ``cotsieve filter`` (the command line, as users run
-    it) in a fresh process; returns its summary.json plus ``peak_rss_mb``."""
+    it, with ``options`` added) in a fresh process; returns its summary.json
+    plus ``peak_rss_mb``, the CPU seconds and those of the busiest thread."""
     code = f"""
 import json, os, resource, sys
 if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > {cores}:
@@ -82,7 +83,7 @@ if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > {cores}:
 {THREAD_SAMPLER}
 from cotsieve.cli import main
 code = main(["filter", {str(corpus)!r}, "--out", {str(out)!r}, "--where", {rule!r}, "--threads", "{cores}",
-             "--on-error", "skip", "--force", "--quiet"])
+             "--on-error", "skip", "--force", "--quiet", *{list(options)!r}])
 if code:
     sys.exit(code)
 d = json.load(open(os.path.join({str(out)!r}, "summary.json")))

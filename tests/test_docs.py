@@ -11,6 +11,7 @@ import pytest
 README = Path(__file__).resolve().parents[1] / "README.md"
 MODULES = ["cotsieve", "cotsieve.patterns", "cotsieve.analysis", "cotsieve.errors",
            "cotsieve.io", "cotsieve.io.sources", "cotsieve.io.text", "cotsieve.io.chunks", "cotsieve.io.prefetch",
+           "cotsieve.io.lanes",
            "cotsieve.io.jsonl", "cotsieve.io.arrow", "cotsieve.io.corpus", "cotsieve.io.writers",
            "cotsieve.io.locations", "cotsieve.io.select", "cotsieve.io.kept_parquet", "cotsieve.io.staged",
            "cotsieve.rules", "cotsieve.pipeline", "cotsieve.testing", "cotsieve.demo", "cotsieve.report",

@@ -166,6 +166,9 @@ def test_when_shards_are_read_in_order():
     assert shards_at_once(CurateOptions(threads=64), gz) == 6  # at most one per input
     assert shards_at_once(CurateOptions(threads=16), gz) == 2
     assert shards_at_once(CurateOptions(threads=7), gz) == 1
+    bz2 = [Source(f"{i}.jsonl.bz2", "jsonl", "bz2") for i in range(6)]
+    assert shards_at_once(CurateOptions(threads=4), bz2) == 4  # its decoder alone limits: one per thread
+    assert shards_at_once(CurateOptions(threads=4), gz[:3] + bz2[:3]) == 4  # the slowest codec decides
     in_order = [CurateOptions(shards_at_once=4, select=Selection(limit=5)),
                 CurateOptions(shards_at_once=4, kept_format="parquet")]
     assert [shards_at_once(o, gz) for o in in_order] == [1, 1]

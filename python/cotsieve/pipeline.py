@@ -76,8 +76,9 @@ class CurateOptions:
     say; ``kept_format="parquet"`` writes the kept corpus as Parquet whatever
     came in (``"same"``: in the input's format). ``select`` reads only the
     first records, or a sample of them (:class:`~cotsieve.io.Selection`).
-    ``shards_at_once`` JSON Lines shards are read at once (None: one per 8
-    threads, :func:`shards_at_once`); the outputs keep the input's order.
+    ``shards_at_once`` JSON Lines shards are read at once (None: as many as
+    the threads keep busy, :func:`shards_at_once`); the outputs keep the
+    inputs' order.
     """
 
     text: TextSpec = TextSpec()
@@ -256,27 +257,34 @@ def parse_threads(threads: Optional[int]) -> int:
     return max(1, min((threads or os.cpu_count() or 1) // 2, MAX_PARSE_THREADS))
 
 
-# One stream inflates at about 1.6 GB/s on one core, about what 8 cores'
-# worth of the other stages take in: a run reads one more shard at once per
-# 8 threads (benchmarks/RESULTS.md, issue 23).
-THREADS_PER_SHARD = 8
+# The threads one shard's reader keeps busy: its decoder's cost per GB plus
+# the other stages' (about 4.3 CPU s per GB of records), over the decoder's.
+# ISA-L inflates at about 1.6 GB/s on one core and zstd faster: about 8
+# (one shard's parse threads, at most 4, keep about as many busy for plain
+# JSON Lines); xz decodes at about 190 MB/s: 2; bz2 at about 37 MB/s: 1
+# (benchmarks/RESULTS.md, issue 23).
+THREADS_PER_SHARD = {None: 8, "gzip": 8, "zstd": 8, "xz": 2, "bz2": 1}
 
 
 def shards_at_once(options: CurateOptions, sources: Sequence[Source], corpus_wide: bool = False) -> int:
     """How many shards a run reads at once: ``options.shards_at_once``, or
-    one per 8 of its threads, at most one per input. A run reads its inputs
-    one after another where order is the point: a rule over the whole
-    corpus, ``select`` (the first N, a sample: counted across the inputs in
-    order), an input that is not JSON Lines, or a kept corpus in Parquet.
+    its threads over those one shard keeps busy (``THREADS_PER_SHARD``, by
+    the slowest codec among the inputs), at most one per input. A run reads
+    its inputs one after another where order is the point: a rule over the
+    whole corpus, ``select`` (the first N, a sample: counted across the
+    inputs in order), an input that is not JSON Lines, or a kept corpus in
+    Parquet.
 
     Example:
-        >>> shards = [Source(f"{i}.jsonl.gz", "jsonl", "gzip") for i in range(8)]
-        >>> shards_at_once(CurateOptions(threads=32), shards), shards_at_once(CurateOptions(threads=2), shards)
+        >>> gz = [Source(f"{i}.jsonl.gz", "jsonl", "gzip") for i in range(8)]
+        >>> shards_at_once(CurateOptions(threads=32), gz), shards_at_once(CurateOptions(threads=2), gz)
         (4, 1)
-        >>> shards_at_once(CurateOptions(shards_at_once=2), shards), shards_at_once(CurateOptions(threads=32), shards[:2])
-        (2, 2)
+        >>> bz2 = [Source(f"{i}.jsonl.bz2", "jsonl", "bz2") for i in range(8)]
+        >>> shards_at_once(CurateOptions(threads=2), bz2), shards_at_once(CurateOptions(shards_at_once=3), gz)
+        (2, 3)
     """
-    wanted = options.shards_at_once or (options.threads or os.cpu_count() or 1) // THREADS_PER_SHARD
+    per_shard = min((THREADS_PER_SHARD.get(s.compression, 1) for s in sources), default=1)
+    wanted = options.shards_at_once or (options.threads or os.cpu_count() or 1) // per_shard
     in_order = corpus_wide or options.select != Selection() or options.kept_format != "same" or \
         any(s.kind != "jsonl" for s in sources)
     return 1 if in_order else max(1, min(wanted, len(sources)))

@@ -13,9 +13,9 @@ Example:
     >>> for name in "ab":
     ...     _ = open(os.path.join(folder, name + ".jsonl"), "w").write('{"text": "Hmm."}\\n' * 2)
     >>> sources = resolve_inputs(folder)
-    >>> seen = sorted((i, len(c)) if c is not None else (i, None) for i, c in shard_lanes(sources, ReadOptions(), 2))
-    >>> seen
-    [(0, None), (0, 2), (1, None), (1, 2)]
+    >>> items = list(shard_lanes(sources, ReadOptions(), 2))  # chunks, then None at each shard's end
+    >>> sorted((i, len(c)) for i, c in items if c is not None), sorted(i for i, c in items if c is None)
+    ([(0, 2), (1, 2)], [0, 1])
 """
 
 from __future__ import annotations
