@@ -48,7 +48,7 @@ def run(args, capsys):
 
 def test_reserved_columns_cover_ids_decisions_and_every_metric():
     names = reserved_columns()
-    assert {"record_id", "file", "row", "kept", "drop_reason", "_ordinal", "branch_step_ratio", "n_words"} <= names
+    assert {"record_id", "file", "row", "kept", "drop_reason", "_shard", "_ordinal", "branch_step_ratio", "n_words"} <= names
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,8 +1,8 @@
-"""Several JSON Lines shards read at once (``shards_at_once``): the outputs
-are byte for byte those of reading the shards one after another, whichever
-shard finishes first; a failure is raised on the record a one-after-another
-run fails on; the parts set aside for shards ahead of their turn never
-outlive the run."""
+"""Several JSON Lines shards read at once (``shards_at_once``), in one pass
+and in both passes of a rule over the whole corpus: the outputs are byte for
+byte those of reading the shards one after another, whichever shard finishes
+first; a failure is raised on the record a one-after-another run fails on;
+the parts set aside for shards ahead of their turn never outlive the run."""
 
 import gzip
 import json
@@ -22,6 +22,7 @@ from cotsieve.rules import parse_rule
 from cotsieve.testing import generate_traces
 
 RULE = [parse_rule("branch_step_ratio <= 0.3")]
+TWO_PASS_RULE = [parse_rule("drop-top 10% branch_step_ratio")]
 COMPRESS = {".jsonl": lambda data: data, ".jsonl.gz": gzip.compress,
             ".jsonl.zst": lambda data: zstandard.ZstdCompressor().compress(data)}
 
@@ -70,9 +71,9 @@ def first_shard_last(monkeypatch):
     appended = []
     append_to = pipeline._ShardParts.append_to
 
-    def counted(self, outputs):
+    def counted(self, *outputs):
         appended.append(self)
-        append_to(self, outputs)
+        append_to(self, *outputs)
 
     monkeypatch.setattr(pipeline._ShardParts, "append_to", counted)
     return appended
@@ -80,18 +81,20 @@ def first_shard_last(monkeypatch):
 
 @pytest.mark.parametrize("suffix", list(COMPRESS))
 @pytest.mark.parametrize("lanes", [2, 3, 5])
-def test_outputs_are_those_of_reading_one_shard_after_another(tmp_path, monkeypatch, suffix, lanes):
+@pytest.mark.parametrize("rules", [RULE, TWO_PASS_RULE], ids=["one pass", "two passes"])
+def test_outputs_are_those_of_reading_one_shard_after_another(tmp_path, monkeypatch, suffix, lanes, rules):
     inputs = write_shards(tmp_path / "in", [60, 12, 25, 8, 30], suffix, bad=[(2, 4), (4, 0)])
     options = CurateOptions(on_error="skip", block_bytes=4096, fields=("id",))
-    one = filter_corpus(str(inputs), tmp_path / "one", RULE, options)
+    one = filter_corpus(str(inputs), tmp_path / "one", rules, options)
     appended = first_shard_last(monkeypatch)
-    several = filter_corpus(str(inputs), tmp_path / "several", RULE,
+    several = filter_corpus(str(inputs), tmp_path / "several", rules,
                             CurateOptions(on_error="skip", block_bytes=4096, fields=("id",), shards_at_once=lanes))
     assert appended, "some shard was read ahead of its turn, and its parts appended"
     assert same_outputs(outputs_of(tmp_path / "several"), outputs_of(tmp_path / "one"))
     assert (several.read, several.kept, several.dropped, several.rejected) == \
         (one.read, one.kept, one.dropped, one.rejected) and several.balanced
     assert several.rejected_by_reason == one.rejected_by_reason and several.dropped_by_rule == one.dropped_by_rule
+    assert several.rules == one.rules  # a percentile rule's cutoff too
     # The metrics name every record of every shard once, in the inputs' order.
     ids = outputs_of(tmp_path / "several")["metrics"].column("record_id").to_pylist()
     order = [(name, int(line)) for name, line in (i.rsplit(":", 1) for i in ids)]
@@ -137,6 +140,31 @@ def test_a_shard_that_cannot_be_read_fails_the_run_at_its_turn_and_leaves_nothin
     assert not out.exists() or not any(out.iterdir())  # no output, and no part left behind
 
 
+@pytest.mark.parametrize("change", ["append", "truncate"])
+def test_a_shard_changed_during_pass_two_is_named(tmp_path, monkeypatch, change):
+    """Pass 2 counts each shard's records against pass 1's: a shard that
+    grew or shrank in between stops the run, naming that shard."""
+    inputs = write_shards(tmp_path / "in", [30, 20, 10])
+    changed = inputs / "s1.jsonl.gz"
+    decide = pipeline._TwoPass.decide_and_copy
+
+    def changing_input(self, staging):
+        lines = gzip.decompress(changed.read_bytes()).splitlines(keepends=True)
+        lines = lines + [b'{"text": "late"}\n'] if change == "append" else lines[:12]
+        changed.write_bytes(gzip.compress(b"".join(lines)))
+        return decide(self, staging)
+
+    monkeypatch.setattr(pipeline._TwoPass, "decide_and_copy", changing_input)
+    monkeypatch.setattr(pipeline._TwoPass, "check_files_unchanged", lambda self: None)
+    with pytest.raises(BadInputError, match="changed between the two passes") as raised:
+        filter_corpus(str(inputs), tmp_path / "out", TWO_PASS_RULE, CurateOptions(block_bytes=4096, shards_at_once=3))
+    if change == "append":  # the first record pass 1 did not read
+        assert f"pass 2 read {changed}:21 where pass 1 read 20 records" in str(raised.value)
+    else:
+        assert f"pass 2 read the end of {changed}, after 12 records, where pass 1 read 20 records" in str(raised.value)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_lanes_stop_when_the_consumer_stops(tmp_path):
     inputs = write_shards(tmp_path / "in", [60, 60, 60])
     before = threading.active_count()
@@ -172,7 +200,6 @@ def test_when_shards_are_read_in_order():
     in_order = [CurateOptions(shards_at_once=4, select=Selection(limit=5)),
                 CurateOptions(shards_at_once=4, kept_format="parquet")]
     assert [shards_at_once(o, gz) for o in in_order] == [1, 1]
-    assert shards_at_once(CurateOptions(shards_at_once=4), gz, corpus_wide=True) == 1
     assert shards_at_once(CurateOptions(shards_at_once=4), gz[:3] + [Source("x.parquet", "parquet")]) == 1
     with pytest.raises(ValueError, match="shards_at_once"):
         CurateOptions(shards_at_once=0)

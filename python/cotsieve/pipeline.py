@@ -30,7 +30,7 @@ from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 import numpy as np
 import pyarrow as pa
@@ -56,6 +56,8 @@ KEPT_FORMATS = ("same", "parquet")
 # the kept corpus of such an input is zstd.
 KEPT_COMPRESSION = {None: None, "gzip": "gzip", "zstd": "zstd", "bz2": "zstd", "xz": "zstd"}
 _ORDINAL = "_ordinal"
+_SHARD = "_shard"
+T = TypeVar("T")
 # Columns of metrics.parquet that the pipeline itself writes, beside the metrics.
 ID_COLUMNS = ("record_id", "file", "row")
 DECISION_COLUMNS = ("kept", "drop_reason")
@@ -186,7 +188,7 @@ def reserved_columns(analyzer: Optional[Analyzer] = None) -> frozenset[str]:
         True
     """
     metrics = (analyzer or analyzer_for()).schema.names
-    return frozenset((*ID_COLUMNS, *DECISION_COLUMNS, _ORDINAL, *metrics))
+    return frozenset((*ID_COLUMNS, *DECISION_COLUMNS, _SHARD, _ORDINAL, *metrics))
 
 
 def check_field_names(fields: Sequence[str], analyzer: Analyzer) -> None:
@@ -196,7 +198,7 @@ def check_field_names(fields: Sequence[str], analyzer: Analyzer) -> None:
     clashes = [name for name in fields if name in taken]
     if clashes:
         raise UsageError(f"field(s) {clashes} are reserved: metrics.parquet already has a column of that name "
-                         f"(reserved: {', '.join(ID_COLUMNS + DECISION_COLUMNS)}, {_ORDINAL} and every metric); "
+                         f"(reserved: {', '.join(ID_COLUMNS + DECISION_COLUMNS)}, {_SHARD}, {_ORDINAL} and every metric); "
                          f"carry another field, or rename it in the records")
 
 
@@ -218,8 +220,10 @@ class Outputs:
             self.kept.close()
 
 
-def _kept_writer(path: Path, sources: Sequence[Source], options: CurateOptions
-                 ) -> Union[JsonlKeptWriter, ParquetKeptWriter, JsonlAsParquetWriter]:
+_KeptWriter = Union[JsonlKeptWriter, ParquetKeptWriter, JsonlAsParquetWriter]
+
+
+def _kept_writer(path: Path, sources: Sequence[Source], options: CurateOptions) -> _KeptWriter:
     if sources[0].kind != "jsonl":
         return ParquetKeptWriter(path, _unified_schema(sources))
     if options.kept_format == "parquet":
@@ -266,14 +270,13 @@ def parse_threads(threads: Optional[int]) -> int:
 THREADS_PER_SHARD = {None: 8, "gzip": 8, "zstd": 8, "xz": 2, "bz2": 1}
 
 
-def shards_at_once(options: CurateOptions, sources: Sequence[Source], corpus_wide: bool = False) -> int:
+def shards_at_once(options: CurateOptions, sources: Sequence[Source]) -> int:
     """How many shards a run reads at once: ``options.shards_at_once``, or
     its threads over those one shard keeps busy (``THREADS_PER_SHARD``, by
     the slowest codec among the inputs), at most one per input. A run reads
-    its inputs one after another where order is the point: a rule over the
-    whole corpus, ``select`` (the first N, a sample: counted across the
-    inputs in order), an input that is not JSON Lines, or a kept corpus in
-    Parquet.
+    its inputs one after another where order is the point: ``select`` (the
+    first N, a sample: counted across the inputs in order), an input that is
+    not JSON Lines, or a kept corpus in Parquet.
 
     Example:
         >>> gz = [Source(f"{i}.jsonl.gz", "jsonl", "gzip") for i in range(8)]
@@ -285,7 +288,7 @@ def shards_at_once(options: CurateOptions, sources: Sequence[Source], corpus_wid
     """
     per_shard = min((THREADS_PER_SHARD.get(s.compression, 1) for s in sources), default=1)
     wanted = options.shards_at_once or (options.threads or os.cpu_count() or 1) // per_shard
-    in_order = corpus_wide or options.select != Selection() or options.kept_format != "same" or \
+    in_order = options.select != Selection() or options.kept_format != "same" or \
         any(s.kind != "jsonl" for s in sources)
     return 1 if in_order else max(1, min(wanted, len(sources)))
 
@@ -399,8 +402,7 @@ def _write_all(outputs: Outputs, rules: RuleSet, analyzer: Analyzer, options: Cu
                summary: Summary, progress: Optional[Progress], sources: list[Source]) -> None:
     """Run the passes into temporary files, then commit them all, or discard them all."""
     def write() -> None:
-        run = _TwoPass if rules.corpus_wide else \
-            _ShardsAtOnce if shards_at_once(options, sources) > 1 else _OnePass
+        run = _TwoPass if rules.corpus_wide else _ShardsAtOnce if shards_at_once(options, sources) > 1 else _OnePass
         run(sources, outputs, rules, analyzer, options, fields, summary, progress).execute()
         # summary.json marks a finished run: drop an old one before the new
         # outputs replace the old, so a crash in between leaves no summary
@@ -435,6 +437,7 @@ class _OnePass:
         self.dropped_by_rule: Counter[str] = Counter()
         self.rejected_by_reason: Counter[str] = Counter()
         self.writes: Optional[WriteBehind] = None  # set while a pass reads and measures
+        self.lanes = shards_at_once(options, sources)
 
     def read_options(self, parse: bool = True) -> ReadOptions:
         o = self.options
@@ -442,6 +445,14 @@ class _OnePass:
 
     def chunks(self, parse: bool = True) -> Generator[Chunk, None, None]:
         return prefetched(read_corpus(self.sources, self.read_options(parse)), busy=self.reading_took)
+
+    def read_in_turns(self, turns: _ShardTurns, work: _ChunkWork, parse: bool = True) -> None:
+        """Read the shards at once (:func:`shard_lanes`), handing each chunk to ``work`` through ``turns``."""
+        threads_per_lane = max(1, (self.options.threads or os.cpu_count() or 1) // self.lanes)
+        options = replace(self.read_options(parse), parse_threads=parse_threads(threads_per_lane))
+        with closing(shard_lanes(self.sources, options, self.lanes, busy=self.reading_took)) as items:
+            for index, item in items:
+                turns.take(index, item, work)
 
     def reading_took(self, seconds: float) -> None:
         _add_seconds(self.summary, "read", seconds)
@@ -459,12 +470,14 @@ class _OnePass:
 
     def take(self, chunk: Chunk, into: Union[Outputs, _ShardParts]) -> None:
         """Measure and judge a chunk, and write what it gives ``into`` the outputs or a shard's parts of them."""
-        metrics = self.measured(chunk, into.rejected)
+        rejects, metrics_out = into.rejected, into.metrics
+        assert rejects is not None and metrics_out is not None, "a one-pass run writes rejects and metrics"
+        metrics = self.measured(chunk, rejects)
         decision = self.rules.decide(metrics)
         self.dropped_by_rule.update(decision.counts)
         if self.rules:
             metrics = _with_decision(metrics, decision.drop, decision.reasons)
-        self.write(into.metrics.write, metrics)
+        self.write(metrics_out.write, metrics)
         keep = _keep_mask(chunk, decision.drop)
         if into.kept is not None:
             self.write(into.kept.write, chunk, keep)
@@ -506,24 +519,30 @@ class _OnePass:
 
 
 class _ShardParts:
-    """What a shard read ahead of its turn gives each output, in temporaries
-    beside the outputs, appended to them at the shard's turn: compressed
-    kept members and rejected lines are copied as they are, the metrics read
-    back from Arrow IPC."""
+    """What a shard read ahead of its turn writes to each of ``kept``,
+    ``metrics`` and ``rejected`` (those given), in temporaries beside them,
+    appended to them at the shard's turn: compressed kept members and
+    rejected lines are copied as they are, the metrics read back from Arrow
+    IPC. The same three attributes as :class:`Outputs`, so a pass writes a
+    chunk to either alike."""
 
-    def __init__(self, outputs: Outputs, index: int):
+    def __init__(self, index: int, kept: Optional[_KeptWriter], metrics: Optional[MetricsWriter],
+                 rejected: Optional[RejectedWriter]):
         name = f"shard{index}"
-        assert outputs.kept is None or isinstance(outputs.kept, JsonlKeptWriter), "shards_at_once: JSON Lines kept"
-        self.kept = outputs.kept.part(name) if outputs.kept is not None else None
-        self.metrics = outputs.metrics.part(name)
-        self.rejected = outputs.rejected.part(name)
+        assert kept is None or isinstance(kept, JsonlKeptWriter), "shards at once: a JSON Lines kept corpus"
+        self.kept = kept.part(name) if kept is not None else None
+        self.metrics = metrics.part(name) if metrics is not None else None
+        self.rejected = rejected.part(name) if rejected is not None else None
 
-    def append_to(self, outputs: Outputs) -> None:
-        outputs.rejected.append(self.rejected)
-        outputs.metrics.append(self.metrics)
+    def append_to(self, kept: Optional[_KeptWriter], metrics: Optional[MetricsWriter],
+                  rejected: Optional[RejectedWriter]) -> None:
+        if self.rejected is not None and rejected is not None:
+            rejected.append(self.rejected)
+        if self.metrics is not None and metrics is not None:
+            metrics.append(self.metrics)
         if self.kept is not None:
-            assert isinstance(outputs.kept, JsonlKeptWriter), "a kept part goes to a JSON Lines kept corpus"
-            outputs.kept.append(self.kept)
+            assert isinstance(kept, JsonlKeptWriter), "a kept part goes to a JSON Lines kept corpus"
+            kept.append(self.kept)
         self.discard()
 
     def discard(self) -> None:
@@ -533,66 +552,89 @@ class _ShardParts:
                 part.file.discard()
 
 
-class _ShardsAtOnce(_OnePass):
-    """A one-pass run that reads several shards at once (:func:`shards_at_once`).
+# What a pass does with a chunk of shard ``index``: write to the outputs
+# (``parts`` None: the shard's turn) or to the shard's parts.
+_ChunkWork = Callable[[int, Chunk, Optional[_ShardParts]], None]
 
-    Chunks come from the shards as they are read. The shard whose turn it is
-    (every shard before it is written) writes to the outputs; a shard ahead
-    of its turn writes to its :class:`_ShardParts`, appended when its turn
-    comes. A shard's failure (an unusable record under ``on_error="fail"``,
-    a read error) is raised at its turn, so a run fails on the same record
-    as when its shards are read one after another."""
 
-    def execute(self) -> None:
-        self.start_one_pass()
+class _ShardTurns:
+    """Shards read at once (:func:`shards_at_once`), written in their order.
+
+    The shard whose turn it is (every shard before it is written) writes to
+    the outputs; a shard ahead of its turn writes to its parts
+    (``open_parts(index)``), handed to ``at_turn`` when its turn comes. A
+    shard's failure (an unusable record under ``on_error="fail"``, a read
+    error, one raised by ``at_end`` when it is read to its end) is raised at
+    its turn, so a run fails on the same record, with the same message, as
+    when it reads its shards one after another."""
+
+    def __init__(self, open_parts: Callable[[int], _ShardParts], at_turn: Callable[[_ShardParts], None],
+                 at_end: Callable[[int], None] = lambda index: None):
+        self.open_parts, self.at_turn, self.at_end = open_parts, at_turn, at_end
         self.turn = 0
         self.parts: dict[int, _ShardParts] = {}  # of the shards ahead of their turn
         self.every_part: list[_ShardParts] = []  # discarded at the end, appended or not
         self.read: set[int] = set()
         self.failures: dict[int, BaseException] = {}
-        lanes = shards_at_once(self.options, self.sources)
-        threads_per_lane = max(1, (self.options.threads or os.cpu_count() or 1) // lanes)
-        options = replace(self.read_options(), parse_threads=parse_threads(threads_per_lane))
-        try:
-            with WriteBehind() as self.writes, \
-                    closing(shard_lanes(self.sources, options, lanes, busy=self.reading_took)) as items:
-                for index, item in items:
-                    self.take_item(index, item)
-                    self.next_turn()
-        finally:
-            for parts in self.every_part:
-                parts.discard()
-        self.finish(self.rules.details(pa.table({})))
 
-    def take_item(self, index: int, item: Union[Chunk, None, BaseException]) -> None:
+    def __enter__(self) -> _ShardTurns:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for parts in self.every_part:
+            parts.discard()
+
+    def take(self, index: int, item: Union[Chunk, None, BaseException], work: _ChunkWork) -> None:
+        """Hand a chunk of shard ``index`` to ``work`` (or note its end, or its failure), then move the turn on."""
         if index in self.failures:
-            return  # what a failed shard read after its failure is never used
-        if item is None:
-            self.read.add(index)
+            pass  # what a failed shard read after its failure is never used
         elif isinstance(item, BaseException):
             self.failures[index] = item
         else:
             try:
-                self.take(item, self.outputs if index == self.turn else self.parts_of(index))
-            except BadInputError as err:  # an unusable record under on_error="fail"
+                if item is None:
+                    self.at_end(index)
+                    self.read.add(index)
+                else:
+                    work(index, item, None if index == self.turn else self.parts_of(index))
+            except BadInputError as err:
                 self.failures[index] = err
+        self.next_turn()
 
     def parts_of(self, index: int) -> _ShardParts:
         if index not in self.parts:
-            self.parts[index] = _ShardParts(self.outputs, index)
+            self.parts[index] = self.open_parts(index)
             self.every_part.append(self.parts[index])
         return self.parts[index]
 
     def next_turn(self) -> None:
-        """Move the turn past the shards read to their end, appending each one's parts as its turn comes."""
+        """Move the turn past the shards read to their end, handing on each one's parts as its turn comes."""
         while True:
             if self.turn in self.failures:
                 raise self.failures[self.turn]
             if self.turn in self.parts:
-                self.write(self.parts.pop(self.turn).append_to, self.outputs)
+                self.at_turn(self.parts.pop(self.turn))
             if self.turn not in self.read:
                 return
             self.turn += 1
+
+
+class _ShardsAtOnce(_OnePass):
+    """A one-pass run that reads several shards at once (:class:`_ShardTurns`)."""
+
+    def execute(self) -> None:
+        self.start_one_pass()
+        o = self.outputs
+        turns = _ShardTurns(lambda index: _ShardParts(index, o.kept, o.metrics, o.rejected),
+                            lambda parts: self.write(parts.append_to, o.kept, o.metrics, o.rejected))
+        with turns, WriteBehind() as self.writes:  # the parts outlive the writes that append them
+            self.read_in_turns(turns, lambda _, chunk, parts: self.take(chunk, parts or o))
+        self.finish(self.rules.details(pa.table({})))
+
+
+def _present(part: Optional[T]) -> T:
+    assert part is not None, "the parts of a shard hold what its pass writes"
+    return part
 
 
 def _check_fields_present(table: pa.Table, fields: Sequence[str]) -> None:
@@ -615,25 +657,6 @@ def measure_empty(analyzer: Analyzer, fields: Sequence[str]) -> pa.Table:
     carried = pa.table({f: pa.array([], pa.string()) for f in fields}) if fields else None
     metrics = analyzer.schema.empty_table()
     return pa.table({**_columns(ids), **(_columns(carried) if carried else {}), **_columns(metrics)})
-
-
-class _Staging:
-    """Pass 1's metrics, with each row's ordinal, in a temporary Parquet file."""
-
-    def __init__(self, file: AtomicFile):
-        self.file = file
-        self._writer: Optional[pq.ParquetWriter] = None
-
-    def write(self, metrics: pa.Table) -> None:
-        self._writer = self._writer or pq.ParquetWriter(str(self.file.temp), metrics.schema)
-        self._writer.write_table(metrics)
-
-    def close(self) -> bool:
-        """Close the file; whether any rows were written."""
-        if self._writer is None:
-            return False
-        self._writer.close()
-        return True
 
 
 # Pass 1's last chunks of a compressed JSON Lines corpus stay in memory, up to
@@ -674,40 +697,67 @@ class _Tail:
 
 class _TwoPass(_OnePass):
     """Rules that need the whole corpus: pass 1 measures into a temporary
-    metrics file; the rules then see the needed columns of all rows at once;
-    pass 2 re-reads the input only to copy the kept records, up to the last
-    chunks of pass 1, which it takes from memory (``TAIL_BYTES``)."""
+    metrics file, each row with its shard and its ordinal there; the rules
+    then see the needed columns of all rows at once; pass 2 re-reads the
+    input only to copy the kept records, up to the last chunks of pass 1,
+    which it takes from memory (``TAIL_BYTES``). With several shards read at
+    once (:class:`_ShardTurns`) both passes read them so, and pass 2 reads
+    every shard again."""
 
     def execute(self) -> None:
         self.summary.passes = 2
         self.file_states = _file_states(self.sources)
         self.progress.start_pass("measuring", 1, 2, self.sources)
-        staging = _Staging(AtomicFile(self.outputs.paths.metrics.with_name("metrics.pass1.parquet")))
+        self.staging = MetricsWriter(self.outputs.paths.metrics.with_name("metrics.pass1.parquet"))
+        self.shard_records: Counter[int] = Counter()  # records pass 1 read of each shard (all in 0, in order)
         self.tail = _Tail(TAIL_BYTES)
         try:
-            ordinal = 0
-            with WriteBehind() as self.writes:
-                for chunk in self.chunks():
-                    metrics = self.measured(chunk, self.outputs.rejected)
-                    self.tail.add(chunk)
-                    ordinals = ordinal + np.flatnonzero(chunk.ok)
-                    ordinal += len(chunk)
-                    self.write(staging.write, metrics.append_column(_ORDINAL, pa.array(ordinals)))
-            self.decide_and_copy(staging.file if staging.close() else None)
+            if self.lanes > 1:
+                self.measure_shards_at_once()
+            else:
+                self.measure_in_order()
+            self.decide_and_copy(self.staging.file if self.staging.close() else None)
         finally:
-            staging.file.discard()
+            self.staging.file.discard()
+
+    def measure_in_order(self) -> None:
+        with WriteBehind() as self.writes:
+            for chunk in self.chunks():
+                self.stage(0, chunk, None)
+                self.tail.add(chunk)
+
+    def measure_shards_at_once(self) -> None:
+        o = self.outputs
+        turns = _ShardTurns(lambda index: _ShardParts(index, None, self.staging, o.rejected),
+                            lambda parts: self.write(parts.append_to, None, self.staging, o.rejected))
+        with turns, WriteBehind() as self.writes:
+            self.read_in_turns(turns, self.stage)
+
+    def stage(self, index: int, chunk: Chunk, parts: Optional[_ShardParts]) -> None:
+        """Measure a chunk of shard ``index`` into the staging file, or into the shard's ``parts``."""
+        metrics = self.measured(chunk, _present(parts.rejected) if parts else self.outputs.rejected)
+        ordinals = self.shard_records[index] + np.flatnonzero(chunk.ok)
+        self.shard_records[index] += len(chunk)
+        metrics = metrics.append_column(_SHARD, pa.array(np.full(len(ordinals), index, np.int32))) \
+            .append_column(_ORDINAL, pa.array(ordinals))
+        self.write(_present(parts.metrics).write if parts else self.staging.write, metrics)
 
     def decide_and_copy(self, staging: Optional[AtomicFile]) -> None:
         # record_id orders the records that tie at a percentile cutoff (rules.tie_order).
-        columns = list(dict.fromkeys(self.rules.columns + self.rules.fields + (TIE_KEY,))) + [_ORDINAL]
+        columns = list(dict.fromkeys(self.rules.columns + self.rules.fields + (TIE_KEY,))) + [_SHARD, _ORDINAL]
         table = pq.read_table(str(staging.temp), columns=columns) if staging else measure_empty(
-            self.analyzer, self.fields).append_column(_ORDINAL, pa.array([], pa.int64()))
+            self.analyzer, self.fields).append_column(_SHARD, pa.array([], pa.int32())) \
+            .append_column(_ORDINAL, pa.array([], pa.int64()))
         _check_fields_present(table, self.rules.fields)
         decision = self.rules.decide(table)
         self.dropped_by_rule.update(decision.counts)
         self.summary.dropped = int(decision.drop.sum())
+        # Where each shard's records start among all of pass 1's.
+        counts = [self.shard_records[index] for index in range(len(self.sources))]
+        self.shard_starts = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
+        positions = self.shard_starts[table.column(_SHARD).to_numpy()] + table.column(_ORDINAL).to_numpy()
         keep = np.zeros(self.summary.read, bool)
-        keep[table.column(_ORDINAL).to_numpy()[~decision.drop]] = True
+        keep[positions[~decision.drop]] = True
         # The metrics are rewritten in the write-behind thread while pass 2
         # reads the input again: both cores stay busy.
         with WriteBehind() as self.writes:
@@ -720,30 +770,62 @@ class _TwoPass(_OnePass):
         start = 0
         for batch in pq.ParquetFile(str(staging.temp)).iter_batches(batch_size=65536):
             stop = start + batch.num_rows
-            table = pa.Table.from_batches([batch]).drop([_ORDINAL])
+            table = pa.Table.from_batches([batch]).drop([_SHARD, _ORDINAL])
             self.outputs.metrics.write(_with_decision(table, drop[start:stop], reasons.slice(start, stop - start)))
             start = stop
 
     def copy_kept(self, keep: np.ndarray) -> None:
-        writes = self.writes
-        assert writes is not None, "pass 2 copies while the metrics rewrite runs"
         self.check_files_unchanged()
         self.progress.start_pass("writing kept", 2, 2, self.sources)
+        if self.lanes > 1:
+            self.copy_shards_at_once(keep)
+        else:
+            self.copy_in_order(keep)
+        self.check_files_unchanged()
+        self.summary.kept = int(keep.sum())
+
+    def copy_in_order(self, keep: np.ndarray) -> None:
         start = 0
         for chunk in self.second_pass_chunks():
             stop = start + len(chunk)
             if stop > len(keep):  # name the first record pass 1 did not have
                 raise _changed_between_passes(chunk.locate(len(keep) - start), len(keep))
-            if self.outputs.kept is not None:
-                with _Clock(self.summary.seconds, "write"):
-                    self.outputs.kept.write(chunk, keep[start:stop])
-            writes.check()  # a failed metrics rewrite stops the copy now, not at its end
-            self.progress.advance(chunk)
+            self.copy(chunk, keep[start:stop], self.outputs.kept)
             start = stop
         if start != len(keep):
             raise _changed_between_passes(f"the end, after {start} records,", len(keep))
-        self.check_files_unchanged()
-        self.summary.kept = int(keep.sum())
+
+    def copy_shards_at_once(self, keep: np.ndarray) -> None:
+        kept = self.outputs.kept
+        copied: Counter[int] = Counter()  # records pass 2 read of each shard
+
+        def copy(index: int, chunk: Chunk, parts: Optional[_ShardParts]) -> None:
+            start, counted = copied[index], self.shard_records[index]
+            if start + len(chunk) > counted:  # name the first record pass 1 did not have
+                raise _changed_between_passes(chunk.locate(counted - start), counted)
+            copied[index] += len(chunk)
+            first = int(self.shard_starts[index]) + start
+            self.copy(chunk, keep[first:first + len(chunk)], parts.kept if parts else kept)
+
+        def at_end(index: int) -> None:
+            if copied[index] != self.shard_records[index]:
+                where = f"the end of {self.sources[index].name}, after {copied[index]} records,"
+                raise _changed_between_passes(where, self.shard_records[index])
+
+        # The kept corpus is written here, in the main thread: the write-behind thread rewrites the metrics.
+        turns = _ShardTurns(lambda index: _ShardParts(index, kept, None, None),
+                            lambda parts: parts.append_to(kept, None, None), at_end)
+        with turns:
+            self.read_in_turns(turns, copy, parse=False)
+
+    def copy(self, chunk: Chunk, keep: np.ndarray, kept: Optional[_KeptWriter]) -> None:
+        """Pass 2: write a chunk's kept records to ``kept``."""
+        assert self.writes is not None, "pass 2 copies while the metrics rewrite runs"
+        if kept is not None:
+            with _Clock(self.summary.seconds, "write"):
+                kept.write(chunk, keep)
+        self.writes.check()  # a failed metrics rewrite stops the copy now, not at its end
+        self.progress.advance(chunk)
 
     def second_pass_chunks(self) -> Iterator[Chunk]:
         """The input read again, without parsing, up to the chunks pass 1 held; then those."""

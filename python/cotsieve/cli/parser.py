@@ -164,8 +164,8 @@ def _output_options() -> _Parser:
     p.add_argument("--shards-at-once", type=int, metavar="N",
                    help="read N JSON Lines shards at once (default: one per 8 threads for gzip, zstd and plain "
                         "files, per 2 for xz, per thread for bz2); the outputs keep the "
-                        "inputs' order. Inputs are read one after another under --limit, --sample, a percentile "
-                        "or paired rule, Parquet inputs and --kept-format parquet")
+                        "inputs' order. Inputs are read one after another under --limit, --sample, Parquet "
+                        "inputs and --kept-format parquet")
     _add_summary_json(p)
     return p
 

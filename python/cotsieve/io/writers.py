@@ -395,12 +395,15 @@ class MetricsWriter:
             self._writer = pq.ParquetWriter(str(self.file.temp), table.schema)
         self._writer.write_table(table)
 
-    def close(self, empty: pa.Table) -> None:
-        """Close; ``empty`` (a zero-row table) gives the schema if nothing was written."""
-        if self._writer is None:
+    def close(self, empty: Optional[pa.Table] = None) -> bool:
+        """Close; whether any table was written. ``empty`` (a zero-row table)
+        gives the file its schema when none was."""
+        written = self._writer is not None
+        if not written and empty is not None:
             self.write(empty)
-        assert self._writer is not None, "write() opened it"
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
+        return written
 
 
 class MetricsPart:
