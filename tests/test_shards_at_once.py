@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 
 import pyarrow.parquet as pq
 import pytest
@@ -140,6 +141,33 @@ def test_a_shard_that_cannot_be_read_fails_the_run_at_its_turn_and_leaves_nothin
     assert not out.exists() or not any(out.iterdir())  # no output, and no part left behind
 
 
+@pytest.mark.parametrize("tail_bytes", [0, 30_000, 10**9])
+def test_pass_two_takes_the_last_blocks_of_pass_one_from_memory(tmp_path, monkeypatch, tail_bytes):
+    """Whatever pass 1 holds of which shard, the outputs are those of a run
+    reading everything in order, and pass 2 reads from the files only the rest."""
+    inputs = write_shards(tmp_path / "in", [40, 12, 30, 8], bad=[(2, 4)])
+    options = CurateOptions(on_error="skip", block_bytes=4096)
+    filter_corpus(str(inputs), tmp_path / "in-order", TWO_PASS_RULE, options)
+    monkeypatch.setattr(pipeline, "TAIL_BYTES", tail_bytes)
+    reads = []
+    read_corpus = pipeline.read_corpus
+
+    def counted(sources, read_options=None):  # pass 2 reads each shard with read_corpus
+        for chunk in read_corpus(sources, read_options):
+            reads.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(pipeline, "read_corpus", counted)
+    summary = filter_corpus(str(inputs), tmp_path / "out", TWO_PASS_RULE, replace(options, shards_at_once=3))
+    assert same_outputs(outputs_of(tmp_path / "out"), outputs_of(tmp_path / "in-order"))
+    if tail_bytes == 0:
+        assert sum(reads) == summary.read
+    elif tail_bytes == 30_000:  # some blocks come from memory
+        assert 0 < sum(reads) < summary.read
+    else:
+        assert reads == []
+
+
 @pytest.mark.parametrize("change", ["append", "truncate"])
 def test_a_shard_changed_during_pass_two_is_named(tmp_path, monkeypatch, change):
     """Pass 2 counts each shard's records against pass 1's: a shard that
@@ -156,6 +184,7 @@ def test_a_shard_changed_during_pass_two_is_named(tmp_path, monkeypatch, change)
 
     monkeypatch.setattr(pipeline._TwoPass, "decide_and_copy", changing_input)
     monkeypatch.setattr(pipeline._TwoPass, "check_files_unchanged", lambda self: None)
+    monkeypatch.setattr(pipeline, "TAIL_BYTES", 0)  # pass 2 reads every shard again
     with pytest.raises(BadInputError, match="changed between the two passes") as raised:
         filter_corpus(str(inputs), tmp_path / "out", TWO_PASS_RULE, CurateOptions(block_bytes=4096, shards_at_once=3))
     if change == "append":  # the first record pass 1 did not read
@@ -165,14 +194,33 @@ def test_a_shard_changed_during_pass_two_is_named(tmp_path, monkeypatch, change)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_a_shard_cut_short_before_the_blocks_held_of_it_is_named(tmp_path, monkeypatch):
+    inputs = write_shards(tmp_path / "in", [10, 10, 10, 60])
+    last = inputs / "s3.jsonl.gz"
+    lines = gzip.decompress(last.read_bytes()).splitlines(keepends=True)
+    monkeypatch.setattr(pipeline, "TAIL_BYTES", 20_000)  # the end of the last shard
+    monkeypatch.setattr(pipeline._TwoPass, "check_files_unchanged", lambda self: None)
+    decide = pipeline._TwoPass.decide_and_copy
+
+    def truncating(self, staging):
+        assert 0 < self.tail.first_index[3] and 3 in self.tail.held
+        last.write_bytes(gzip.compress(b"".join(lines[:20])))
+        return decide(self, staging)
+
+    monkeypatch.setattr(pipeline._TwoPass, "decide_and_copy", truncating)
+    with pytest.raises(BadInputError, match=f"pass 2 read the end of {last}, after 20 records, where pass 1 read"):
+        filter_corpus(str(inputs), tmp_path / "out", TWO_PASS_RULE, CurateOptions(block_bytes=4096, shards_at_once=2))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 def test_lanes_stop_when_the_consumer_stops(tmp_path):
     inputs = write_shards(tmp_path / "in", [60, 60, 60])
-    before = threading.active_count()
-    items = shard_lanes(resolve_inputs(str(inputs)), ReadOptions(block_bytes=4096), 3)
+    before = set(threading.enumerate())
+    items = shard_lanes(resolve_inputs(str(inputs)), ReadOptions(block_bytes=4096, parse_threads=2), 3)
     index, chunk = next(items)
-    assert len(chunk) > 0
+    assert len(chunk) > 0 and len(set(threading.enumerate()) - before) >= 3  # the lanes and their readers
     items.close()
-    assert threading.active_count() == before
+    assert set(threading.enumerate()) - before == set()  # every thread it started has ended
 
 
 def test_lanes_hand_on_every_chunk_of_every_shard_in_each_shards_order(tmp_path):

@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -446,11 +446,15 @@ class _OnePass:
     def chunks(self, parse: bool = True) -> Generator[Chunk, None, None]:
         return prefetched(read_corpus(self.sources, self.read_options(parse)), busy=self.reading_took)
 
-    def read_in_turns(self, turns: _ShardTurns, work: _ChunkWork, parse: bool = True) -> None:
-        """Read the shards at once (:func:`shard_lanes`), handing each chunk to ``work`` through ``turns``."""
+    def read_in_turns(self, turns: _ShardTurns, work: _ChunkWork, parse: bool = True,
+                      read: Optional[Callable[[int, ReadOptions], Generator[Chunk, None, None]]] = None) -> None:
+        """Read the shards at once (:func:`shard_lanes`; ``read(index, options)``
+        gives a shard's chunks, by default all of them), handing each chunk to
+        ``work`` through ``turns``."""
         threads_per_lane = max(1, (self.options.threads or os.cpu_count() or 1) // self.lanes)
         options = replace(self.read_options(parse), parse_threads=parse_threads(threads_per_lane))
-        with closing(shard_lanes(self.sources, options, self.lanes, busy=self.reading_took)) as items:
+        shard = (lambda index: read(index, options)) if read is not None else None
+        with closing(shard_lanes(self.sources, options, self.lanes, self.reading_took, shard)) as items:
             for index, item in items:
                 turns.take(index, item, work)
 
@@ -668,31 +672,40 @@ TAIL_BYTES = 256 << 20
 
 
 class _Tail:
-    """The last chunks of pass 1 (their records, not their texts), at most
-    ``limit`` bytes of them, and where they start in pass 1's order."""
+    """The last chunks of pass 1 in input order (their records, not their
+    texts), at most ``limit`` bytes of them. Each shard (all of a run that
+    reads in order: shard 0) holds the end of its chunks, from its chunk
+    ``first_index[shard]`` and its record ``first_ordinal[shard]`` on; the
+    earliest chunk held, of the first shard that holds any, goes first."""
 
     def __init__(self, limit: int):
         self.limit = limit
-        self.chunks: deque[Chunk] = deque()
+        self.held: dict[int, deque[Chunk]] = {}  # only shards holding chunks
         self.bytes = 0
-        self.first_index = 0  # of the first chunk held, counting every chunk of pass 1
-        self.first_ordinal = 0  # of its first record
+        self.first_index: Counter[int] = Counter()
+        self.first_ordinal: Counter[int] = Counter()
 
-    def add(self, chunk: Chunk) -> None:
+    def add(self, index: int, chunk: Chunk) -> None:
         if chunk.source.compression is None:  # plain JSON Lines and Parquet are read again cheaply
-            self.first_index += len(self.chunks) + 1
-            self.first_ordinal += sum(map(len, self.chunks)) + len(chunk)
-            self.chunks.clear()
-            self.bytes = 0
+            while index in self.held:
+                self.drop_first(index)
+            self.first_index[index] += 1
+            self.first_ordinal[index] += len(chunk)
             return
-        self.chunks.append(Chunk(chunk.source, chunk.first_row, pa.nulls(len(chunk), pa.binary()), chunk.reasons,
-                                 null_fields(len(chunk), ()), chunk.raw, chunk.n_bytes, chunk.rows, chunk.position))
+        self.held.setdefault(index, deque()).append(
+            Chunk(chunk.source, chunk.first_row, pa.nulls(len(chunk), pa.binary()), chunk.reasons,
+                  null_fields(len(chunk), ()), chunk.raw, chunk.n_bytes, chunk.rows, chunk.position))
         self.bytes += chunk.n_bytes
         while self.bytes > self.limit:
-            dropped = self.chunks.popleft()
-            self.bytes -= dropped.n_bytes
-            self.first_index += 1
-            self.first_ordinal += len(dropped)
+            self.drop_first(min(self.held))
+
+    def drop_first(self, index: int) -> None:
+        dropped = self.held[index].popleft()
+        if not self.held[index]:
+            del self.held[index]
+        self.bytes -= dropped.n_bytes
+        self.first_index[index] += 1
+        self.first_ordinal[index] += len(dropped)
 
 
 class _TwoPass(_OnePass):
@@ -701,8 +714,7 @@ class _TwoPass(_OnePass):
     then see the needed columns of all rows at once; pass 2 re-reads the
     input only to copy the kept records, up to the last chunks of pass 1,
     which it takes from memory (``TAIL_BYTES``). With several shards read at
-    once (:class:`_ShardTurns`) both passes read them so, and pass 2 reads
-    every shard again."""
+    once (:class:`_ShardTurns`) both passes read them so."""
 
     def execute(self) -> None:
         self.summary.passes = 2
@@ -724,7 +736,6 @@ class _TwoPass(_OnePass):
         with WriteBehind() as self.writes:
             for chunk in self.chunks():
                 self.stage(0, chunk, None)
-                self.tail.add(chunk)
 
     def measure_shards_at_once(self) -> None:
         o = self.outputs
@@ -736,6 +747,7 @@ class _TwoPass(_OnePass):
     def stage(self, index: int, chunk: Chunk, parts: Optional[_ShardParts]) -> None:
         """Measure a chunk of shard ``index`` into the staging file, or into the shard's ``parts``."""
         metrics = self.measured(chunk, _present(parts.rejected) if parts else self.outputs.rejected)
+        self.tail.add(index, chunk)
         ordinals = self.shard_records[index] + np.flatnonzero(chunk.ok)
         self.shard_records[index] += len(chunk)
         metrics = metrics.append_column(_SHARD, pa.array(np.full(len(ordinals), index, np.int32))) \
@@ -786,7 +798,7 @@ class _TwoPass(_OnePass):
 
     def copy_in_order(self, keep: np.ndarray) -> None:
         start = 0
-        for chunk in self.second_pass_chunks():
+        for chunk in self.second_pass_chunks(0, self.chunks(parse=False)):
             stop = start + len(chunk)
             if stop > len(keep):  # name the first record pass 1 did not have
                 raise _changed_between_passes(chunk.locate(len(keep) - start), len(keep))
@@ -816,7 +828,8 @@ class _TwoPass(_OnePass):
         turns = _ShardTurns(lambda index: _ShardParts(index, kept, None, None),
                             lambda parts: parts.append_to(kept, None, None), at_end)
         with turns:
-            self.read_in_turns(turns, copy, parse=False)
+            self.read_in_turns(turns, copy, parse=False, read=lambda index, options: self.second_pass_chunks(
+                index, read_corpus([self.sources[index]], options)))
 
     def copy(self, chunk: Chunk, keep: np.ndarray, kept: Optional[_KeptWriter]) -> None:
         """Pass 2: write a chunk's kept records to ``kept``."""
@@ -827,21 +840,23 @@ class _TwoPass(_OnePass):
         self.writes.check()  # a failed metrics rewrite stops the copy now, not at its end
         self.progress.advance(chunk)
 
-    def second_pass_chunks(self) -> Iterator[Chunk]:
-        """The input read again, without parsing, up to the chunks pass 1 held; then those."""
-        read = 0
-        if self.tail.first_index:
-            with closing(self.chunks(parse=False)) as chunks:
-                for index, chunk in enumerate(chunks, 1):
-                    read += len(chunk)
-                    yield chunk
-                    if index == self.tail.first_index:
-                        break
-        if self.tail.chunks and read != self.tail.first_ordinal:
-            where = f"the end, after {read} records," if read < self.tail.first_ordinal else \
-                f"{read} records in its first {self.tail.first_index} blocks"
-            raise _changed_between_passes(where, self.tail.first_ordinal)
-        yield from self.tail.chunks
+    def second_pass_chunks(self, index: int, chunks: Generator[Chunk, None, None]) -> Generator[Chunk, None, None]:
+        """Shard ``index`` (in order: the whole input, 0) read again from
+        ``chunks``, up to the chunks pass 1 held of it; then those."""
+        read, first_index, first_ordinal = 0, self.tail.first_index[index], self.tail.first_ordinal[index]
+        held = self.tail.held.get(index, deque())
+        with closing(chunks):
+            for number, chunk in enumerate(chunks if first_index else (), 1):
+                read += len(chunk)
+                yield chunk
+                if number == first_index:
+                    break
+        if held and read != first_ordinal:
+            of = f" of {self.sources[index].name}" if self.lanes > 1 else ""
+            where = f"the end{of}, after {read} records," if read < first_ordinal else \
+                f"{read} records in the first {first_index} blocks{of}"
+            raise _changed_between_passes(where, first_ordinal)
+        yield from held
 
     def check_files_unchanged(self) -> None:
         """A file rewritten in place with as many records, or reordered, still

@@ -6,7 +6,7 @@ JSON Lines, :mod:`cotsieve.io.arrow` for Parquet and datasets.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any, TypeGuard, Union
 
 from .arrow import read_arrow
@@ -17,7 +17,7 @@ from .sources import Source, resolve_inputs
 
 
 def read_corpus(inputs: Union[str, Sequence[str], list[Source], Any], options: ReadOptions = ReadOptions()
-                ) -> Iterator[Chunk]:
+                ) -> Generator[Chunk, None, None]:
     """Stream every record of every input shard as :class:`Chunk` objects
     (those of ``options.selection``, when it limits or samples them).
 

@@ -38,14 +38,17 @@ LaneItem = tuple[int, Union[Chunk, None, BaseException]]
 
 
 def shard_lanes(sources: list[Source], options: ReadOptions, lanes: int,
-                busy: Optional[Callable[[float], None]] = None) -> Generator[LaneItem, None, None]:
+                busy: Optional[Callable[[float], None]] = None,
+                read: Optional[Callable[[int], Generator[Chunk, None, None]]] = None) -> Generator[LaneItem, None, None]:
     """Read the JSON Lines ``sources`` on ``lanes`` reader threads, each
     taking the next unread shard when it finishes one. Yields ``(index,
     chunk)`` as chunks are ready, ``(index, None)`` when shard ``index`` is
     read, and ``(index, error)`` when its reading failed (its lane goes on
     to the next shard). A shard's chunks come in order; shards interleave.
     At most one chunk per lane waits for the consumer, so memory stays that
-    of ``lanes`` readers. ``busy`` receives each read's seconds.
+    of ``lanes`` readers. ``busy`` receives each read's seconds. ``read``
+    gives the chunks of shard ``index`` (default: the whole shard, read with
+    ``options``).
     """
     handoff: queue.Queue[LaneItem] = queue.Queue(maxsize=lanes)
     stop = threading.Event()
@@ -58,7 +61,8 @@ def shard_lanes(sources: list[Source], options: ReadOptions, lanes: int,
 
     def read_shard(index: int) -> None:
         try:
-            with closing(read_jsonl(sources[index], options)) as chunks:
+            chunks = read(index) if read is not None else read_jsonl(sources[index], options)
+            with closing(chunks):
                 while not stop.is_set():
                     start = time.perf_counter()
                     chunk = next(chunks, None)
