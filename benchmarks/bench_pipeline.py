@@ -227,7 +227,33 @@ def print_stages(console: Console, corpus: Path, rounds: int) -> "StageCosts":
                  model(costs, cores, 1, True), model(costs, cores, now, True, TAIL_BYTES)]
         bounds.add_row(str(cores), *(f"{b.mb_per_s:,.0f} ({b.limit})" for b in cells))
     console.print(bounds)
+    print_shards_model(console, costs)
     return costs
+
+
+def print_shards_model(console: Console, costs: "StageCosts") -> None:
+    """The model for a corpus of many such shards: read one after another,
+    each chunk's members deflated before the next (before), and read as many
+    at once as ``shards_at_once`` picks, with the members of several chunks
+    deflated at once (now)."""
+    from pipeline_stages import model
+    from cotsieve.io.writers import _PENDING_MEMBERS
+    from cotsieve.pipeline import TAIL_BYTES, THREADS_PER_SHARD, parse_threads
+
+    table = Table(title="model: many .jsonl.gz shards of this corpus; before = one shard at a time, the writer "
+                        "waiting for each chunk's members; now = shards read at once (one per "
+                        f"{THREADS_PER_SHARD['gzip']} cores) and up to {_PENDING_MEMBERS} members deflated at once; "
+                        f"the corpus far larger than the {TAIL_BYTES >> 20} MiB pass 1 holds for pass 2")
+    for name in ("cores", "shards at once", "one pass, before", "one pass, now", "two passes, before",
+                 "two passes, now"):
+        table.add_column(name, justify="right" if name in ("cores", "shards at once") else "left")
+    for cores in (8, 16, 64):
+        shards = max(1, cores // THREADS_PER_SHARD["gzip"])
+        lanes = dict(parse_threads=parse_threads(cores // shards), shards=shards, deflate_pieces=_PENDING_MEMBERS)
+        cells = [model(costs, cores, parse_threads(cores), False), model(costs, cores, two_pass=False, **lanes),
+                 model(costs, cores, parse_threads(cores), True), model(costs, cores, two_pass=True, **lanes)]
+        table.add_row(str(cores), str(shards), *(f"{b.mb_per_s:,.0f} ({b.limit})" for b in cells))
+    console.print(table)
 
 
 def print_spool(console: Console, corpus: Path) -> None:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pyarrow as pa
 
@@ -159,13 +159,16 @@ LANES = {
 }
 
 
-def parallelism(stage: str, cores: int, parse_threads: int, deflate_pieces: int) -> int:
+def parallelism(stage: str, cores: int, parse_threads: int, deflate_pieces: int, shards: int = 1) -> int:
     """How many threads run ``stage`` at once on ``cores`` cores: inflating one
-    gzip stream is serial; ``parse_threads`` blocks are framed and parsed at
-    once; the analysis runs on every core; the writer deflates one chunk's
-    4 MiB pieces (``deflate_pieces`` of them) at once and waits for them."""
+    gzip stream is serial, and ``shards`` are read at once, each with its own
+    reader and ``parse_threads`` blocks framed and parsed at once; the
+    analysis runs on every core; the writer's compressors deflate
+    ``deflate_pieces`` 4 MiB pieces at once."""
+    if stage in ("inflate", "line cut"):
+        return shards
     if stage in ("framing", "JSON"):
-        return min(cores, parse_threads)
+        return min(cores, parse_threads * shards)
     if stage == "analysis":
         return cores
     if stage == "deflate kept":
@@ -180,19 +183,22 @@ class Bound:
     limit: str
 
 
-def model(costs: StageCosts, cores: int, parse_threads: int, two_pass: bool, tail_bytes: int = 0) -> Bound:
+def model(costs: StageCosts, cores: int, parse_threads: int, two_pass: bool, tail_bytes: int = 0, shards: int = 1,
+          deflate_pieces: Optional[int] = None) -> Bound:
     """The best throughput on ``cores`` cores, and what sets it: one thread
     (lane) of the pipeline, or all cores busy. A lane's time per GB is the sum
     of its stages' costs, each divided by the threads it runs on. Pass 2 of a
-    two-pass run inflates and frames again all but the last ``tail_bytes``."""
+    two-pass run inflates and frames again all but the last ``tail_bytes``.
+    ``shards`` are read at once; the writer deflates ``deflate_pieces`` at
+    once (default: one chunk's pieces, as when it waited for each chunk)."""
     per_gb = {s: costs.per_gb(s) for s in STAGES}
     per_gb["rule (one pass)" if two_pass else "rule (two passes)"] = 0.0
     if two_pass:
         again = max(0.0, 1 - tail_bytes / costs.record_bytes)
         for stage in ("inflate", "line cut", "framing"):
             per_gb[stage] *= 1 + again
-    pieces = math.ceil(BLOCK_BYTES * costs.kept_bytes / costs.record_bytes / MEMBER_BYTES)
-    lanes = {lane: sum(per_gb[s] / parallelism(s, cores, parse_threads, pieces) for s in stages)
+    pieces = deflate_pieces or math.ceil(BLOCK_BYTES * costs.kept_bytes / costs.record_bytes / MEMBER_BYTES)
+    lanes = {lane: sum(per_gb[s] / parallelism(s, cores, parse_threads, pieces, shards) for s in stages)
              for lane, stages in LANES.items()}
     lane, slowest = max(lanes.items(), key=lambda item: item[1])
     everything = sum(per_gb.values()) / cores

@@ -55,3 +55,30 @@ def test_kept_lines_come_out_whole_and_in_order(tmp_path_factory, sizes, seed, m
             expected += [line for line, k in zip(lines[chunk.first_row:chunk.first_row + len(chunk)], keep) if k]
         writer.close()
     assert decompressed(writer.file.temp, compression) == b"".join(expected)
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_a_part_appended_comes_between_what_was_written_before_and_after(tmp_path, monkeypatch, codec):
+    """A shard read ahead of its turn writes to a part; appended at its turn,
+    its lines land after everything written before, members still being
+    compressed included, and before what comes next."""
+    import numpy as np
+
+    path, lines = corpus(tmp_path, [40] * 90)
+    compression, level = codec
+    monkeypatch.setattr(io_writers, "_MEMBER_BYTES", 64)  # many members in work at once
+    chunks = list(read_corpus(str(path), ReadOptions(parse=False, block_bytes=1024)))
+    assert len(chunks) >= 3
+    writer = JsonlKeptWriter(tmp_path / "kept.out", compression, level, threads=2)
+    part = writer.part("shard1")
+    everything = np.ones(len(chunks[1]), bool)
+    part.write(chunks[1], everything)
+    writer.write(chunks[0], np.ones(len(chunks[0]), bool))
+    writer.append(part)
+    for chunk in chunks[2:]:
+        writer.write(chunk, np.ones(len(chunk), bool))
+    writer.close()
+    part.file.discard()
+    assert decompressed(writer.file.temp, compression) == b"".join(lines)
+    assert part.file.temp.name.startswith(".kept.out.") and part.file.temp.name.endswith(".shard1.tmp")
+    writer.file.discard()

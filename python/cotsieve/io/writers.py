@@ -21,7 +21,8 @@ import math
 import os
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from collections.abc import Iterator, Sequence, Mapping
 from typing import Any, Callable, Optional, Union
@@ -40,6 +41,9 @@ DEFAULT_LEVELS = {"gzip": 1, "zstd": 3}
 ISAL_LEVELS = (1, 3)
 GZIP_WBITS = 31  # deflate in a gzip member, with a fixed header (no name, no time)
 _MEMBER_BYTES = 4 << 20
+# Members compressed at once, at most: 64 MiB of kept records held, enough
+# for the writer to keep up past 64 cores (about 1.1 CPU s a GB to deflate).
+_PENDING_MEMBERS = 16
 _APPEND_BYTES = 16 << 20
 
 
@@ -205,7 +209,10 @@ class JsonlKeptWriter:
     into pieces of 4 MiB (regardless of line ends), compressed in parallel,
     each piece one gzip member or zstd frame; concatenated members and frames
     form one valid stream, which every decompressor reads as the
-    concatenated text.
+    concatenated text. ``write`` hands a chunk's pieces to the compressor
+    threads and returns; the members are written in order as they are done
+    (all of them by ``close``), so the pieces of several chunks are
+    compressed at once.
     """
 
     def __init__(self, path: Union[str, Path], compression: Optional[str] = None, level: Optional[int] = None,
@@ -217,6 +224,7 @@ class JsonlKeptWriter:
         self.file = AtomicFile(path, part)
         self._owns_pool = pool is None
         self._pool = pool or (ThreadPoolExecutor(threads or os.cpu_count() or 1) if compression else None)
+        self._pending: deque[Future[Union[pa.Buffer, bytes]]] = deque()  # members in order, being compressed
         self._stream = self.file.open()
 
     def part(self, name: str) -> JsonlKeptWriter:
@@ -227,6 +235,7 @@ class JsonlKeptWriter:
 
     def append(self, part: JsonlKeptWriter) -> None:
         """Close ``part`` (from :meth:`part`) and copy what it holds to the end of this output."""
+        self._write_pending(0)
         part.close()
         append_file(self._stream, part.file)
 
@@ -242,9 +251,20 @@ class JsonlKeptWriter:
             parts = [data.slice(start, end - start) for start, end in runs]
             self._stream.write(parts[0] if len(parts) == 1 else b"".join(map(memoryview, parts)))
             return
-        # Compressing pieces as separate members in parallel keeps the writer off the critical path.
-        for member in self._pool.map(self._compress, _pieces(data, runs, _MEMBER_BYTES)):
-            self._stream.write(member)
+        # Compressing pieces as separate members in parallel keeps the writer
+        # off the critical path; not waiting for a chunk's last member lets
+        # the next chunk's pieces start (the writer thread alone limited a
+        # run past about 16 cores, benchmarks/RESULTS.md, issue 23).
+        for piece in _pieces(data, runs, _MEMBER_BYTES):
+            self._write_pending(_PENDING_MEMBERS - 1)
+            self._pending.append(self._pool.submit(self._compress, piece))
+        while self._pending and self._pending[0].done():
+            self._stream.write(self._pending.popleft().result())
+
+    def _write_pending(self, keep: int) -> None:
+        """Write the members being compressed, in order, until at most ``keep`` are left."""
+        while len(self._pending) > keep:
+            self._stream.write(self._pending.popleft().result())
 
     def _compress(self, piece: list[pa.Buffer]) -> Union[pa.Buffer, bytes]:
         level = self._level
@@ -257,9 +277,12 @@ class JsonlKeptWriter:
         return pa.Codec(self._compression, compression_level=self._level).compress(whole)
 
     def close(self) -> None:
-        self._stream.close()
-        if self._pool is not None and self._owns_pool:
-            self._pool.shutdown()
+        try:
+            self._write_pending(0)
+        finally:
+            self._stream.close()
+            if self._pool is not None and self._owns_pool:
+                self._pool.shutdown()
 
 
 def _kept_runs(lines: pa.Array, keep: np.ndarray) -> tuple[pa.Buffer, list[tuple[int, int]]]:
