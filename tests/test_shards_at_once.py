@@ -17,6 +17,7 @@ import pytest
 import zstandard
 
 from cotsieve import pipeline
+from cotsieve.errors import OutputWriteError
 from cotsieve.io import BadInputError, ReadOptions, Selection, Source, resolve_inputs, shard_lanes
 from cotsieve.pipeline import CurateOptions, analyze_corpus, filter_corpus, shards_at_once
 from cotsieve.rules import parse_rule
@@ -46,12 +47,13 @@ def write_shards(folder, sizes, suffix=".jsonl.gz", bad=()):
 def outputs_of(out):
     kept = sorted(out.glob("kept.*"))
     return {"kept": kept[0].read_bytes() if kept else None, "metrics": pq.read_table(out / "metrics.parquet"),
+            "metrics bytes": (out / "metrics.parquet").read_bytes(),
             "rejected": (out / "rejected.jsonl").read_bytes(), "files": sorted(p.name for p in out.iterdir())}
 
 
 def same_outputs(a, b):
-    return a["kept"] == b["kept"] and a["metrics"].equals(b["metrics"]) and a["rejected"] == b["rejected"] \
-        and a["files"] == b["files"]
+    """The same files, byte for byte (the metrics compared as a table too, for a readable failure)."""
+    return a["metrics"].equals(b["metrics"]) and all(a[k] == b[k] for k in ("kept", "metrics bytes", "rejected", "files"))
 
 
 def first_shard_last(monkeypatch):
@@ -63,10 +65,12 @@ def first_shard_last(monkeypatch):
 
     def reordered(source, options):
         if source.name.endswith(tuple(f"s0{suffix}" for suffix in COMPRESS)):
-            assert second_read.wait(30), "shard 1 was read meanwhile"
-        yield from read_jsonl(source, options)
-        if source.name.endswith(tuple(f"s1{suffix}" for suffix in COMPRESS)):
-            second_read.set()
+            second_read.wait(30)
+        try:
+            yield from read_jsonl(source, options)
+        finally:  # read to its end, or stopped by a failed run
+            if source.name.endswith(tuple(f"s1{suffix}" for suffix in COMPRESS)):
+                second_read.set()
 
     monkeypatch.setattr(lanes, "read_jsonl", reordered)
     appended = []
@@ -94,7 +98,8 @@ def test_outputs_are_those_of_reading_one_shard_after_another(tmp_path, monkeypa
     assert same_outputs(outputs_of(tmp_path / "several"), outputs_of(tmp_path / "one"))
     assert (several.read, several.kept, several.dropped, several.rejected) == \
         (one.read, one.kept, one.dropped, one.rejected) and several.balanced
-    assert several.rejected_by_reason == one.rejected_by_reason and several.dropped_by_rule == one.dropped_by_rule
+    assert list(several.rejected_by_reason.items()) == list(one.rejected_by_reason.items())
+    assert list(several.dropped_by_rule.items()) == list(one.dropped_by_rule.items())
     assert several.rules == one.rules  # a percentile rule's cutoff too
     # The metrics name every record of every shard once, in the inputs' order.
     ids = outputs_of(tmp_path / "several")["metrics"].column("record_id").to_pylist()
@@ -211,6 +216,61 @@ def test_a_shard_cut_short_before_the_blocks_held_of_it_is_named(tmp_path, monke
     with pytest.raises(BadInputError, match=f"pass 2 read the end of {last}, after 20 records, where pass 1 read"):
         filter_corpus(str(inputs), tmp_path / "out", TWO_PASS_RULE, CurateOptions(block_bytes=4096, shards_at_once=2))
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_part_that_cannot_be_written_leaves_no_file(tmp_path, monkeypatch):
+    """A full disk under a shard read ahead: the run fails, and neither that
+    part nor any other is left beside the outputs."""
+    import errno
+
+    from cotsieve.io import writers
+
+    inputs = write_shards(tmp_path / "in", [60, 20, 20, 20])
+    first_shard_last(monkeypatch)
+    part = writers.JsonlKeptWriter.part
+
+    def full_disk_part(self, name):
+        writer = part(self, name)
+        stream = writer._stream
+
+        class Full:
+            def write(self, data):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            def close(self):
+                stream.close()
+
+        writer._stream = Full()
+        return writer
+
+    monkeypatch.setattr(writers.JsonlKeptWriter, "part", full_disk_part)
+    out = tmp_path / "out"
+    with pytest.raises(OutputWriteError, match="No space left"):
+        filter_corpus(str(inputs), out, RULE, CurateOptions(block_bytes=4096, shards_at_once=3))
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_no_shard_is_started_far_past_the_turn(tmp_path, monkeypatch):
+    """Behind a slow first shard, the lanes start at most two shards per
+    lane past it: what is set aside for shards ahead stays bounded."""
+    from cotsieve.io import lanes
+
+    inputs = write_shards(tmp_path / "in", [30] + [5] * 20)
+    read_jsonl, started, first_done = lanes.read_jsonl, [], threading.Event()
+    order = [source.name for source in resolve_inputs(str(inputs))]  # the shards' turns
+
+    def slow_first(source, options):
+        started.append(order.index(source.name))
+        if started[-1] == 0:
+            first_done.wait(1.0)  # long enough for the other lanes to run ahead as far as they may
+        yield from read_jsonl(source, options)
+
+    monkeypatch.setattr(lanes, "read_jsonl", slow_first)
+    summary = filter_corpus(str(inputs), tmp_path / "out", RULE, CurateOptions(block_bytes=4096, shards_at_once=2))
+    first_done.set()
+    assert summary.read == 30 + 5 * 20
+    ahead_of_first = started[:started.index(0)] + started[started.index(0) + 1:started.index(0) + 4]
+    assert max(ahead_of_first) < 2 * 2, started  # shards 1-3 while shard 0 was held, never 4 or more
 
 
 def test_lanes_stop_when_the_consumer_stops(tmp_path):

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Generator, Sequence
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar, Union
@@ -44,7 +44,7 @@ from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Selection, Source
 from .io.chunks import null_fields
 from .io.kept_parquet import JsonlAsParquetWriter
 from .io.staged import output_folder
-from .io.writers import AtomicFile, JsonlKeptWriter, MetricsWriter, ParquetKeptWriter, RejectedWriter, WriteBehind, \
+from .io.writers import AtomicFile, JsonlKeptWriter, MetricsPart, MetricsWriter, ParquetKeptWriter, RejectedWriter, WriteBehind, \
     commit_together, write_json
 from .patterns import PatternSet, suggest
 from .progress import Progress, RunProgress, run_progress
@@ -454,7 +454,8 @@ class _OnePass:
         threads_per_lane = max(1, (self.options.threads or os.cpu_count() or 1) // self.lanes)
         options = replace(self.read_options(parse), parse_threads=parse_threads(threads_per_lane))
         shard = (lambda index: read(index, options)) if read is not None else None
-        with closing(shard_lanes(self.sources, options, self.lanes, self.reading_took, shard)) as items:
+        with closing(shard_lanes(self.sources, options, self.lanes, self.reading_took, shard,
+                                 turn=lambda: turns.turn)) as items:
             for index, item in items:
                 turns.take(index, item, work)
 
@@ -517,8 +518,11 @@ class _OnePass:
         if self.rules:
             empty = _with_decision(empty, np.zeros(0, bool), pa.array([], pa.string()))
         self.outputs.close(empty)
-        self.summary.dropped_by_rule = dict(self.dropped_by_rule)
-        self.summary.rejected_by_reason = dict(self.rejected_by_reason)
+        # In the rules' order and the reasons' sorted order, however the chunks came.
+        order = {d["rule"]: i for i, d in enumerate(rule_details)}
+        self.summary.dropped_by_rule = dict(sorted(self.dropped_by_rule.items(),
+                                                   key=lambda item: (order.get(item[0], len(order)), item[0])))
+        self.summary.rejected_by_reason = dict(sorted(self.rejected_by_reason.items()))
         self.summary.rules = [{**d, "dropped": self.dropped_by_rule.get(d["rule"], 0)} for d in rule_details]
 
 
@@ -534,9 +538,16 @@ class _ShardParts:
                  rejected: Optional[RejectedWriter]):
         name = f"shard{index}"
         assert kept is None or isinstance(kept, JsonlKeptWriter), "shards at once: a JSON Lines kept corpus"
-        self.kept = kept.part(name) if kept is not None else None
-        self.metrics = metrics.part(name) if metrics is not None else None
-        self.rejected = rejected.part(name) if rejected is not None else None
+        self.kept: Optional[JsonlKeptWriter] = None
+        self.metrics: Optional[MetricsPart] = None
+        self.rejected: Optional[RejectedWriter] = None
+        try:  # a part opened before a failing one is removed, not left behind
+            self.kept = kept.part(name) if kept is not None else None
+            self.metrics = metrics.part(name) if metrics is not None else None
+            self.rejected = rejected.part(name) if rejected is not None else None
+        except BaseException:
+            self.discard()
+            raise
 
     def append_to(self, kept: Optional[_KeptWriter], metrics: Optional[MetricsWriter],
                   rejected: Optional[RejectedWriter]) -> None:
@@ -549,10 +560,18 @@ class _ShardParts:
             kept.append(self.kept)
         self.discard()
 
-    def discard(self) -> None:
+    def close(self) -> None:
+        """Finish writing the parts (the shard is read to its end): their files stay until appended."""
         for part in (self.rejected, self.metrics, self.kept):
             if part is not None:
                 part.close()
+
+    def discard(self) -> None:
+        """Remove the parts' files, whatever state their writers are in."""
+        for part in (self.rejected, self.metrics, self.kept):
+            if part is not None:
+                with suppress(Exception):  # a failed write fails its close again; the file goes anyway
+                    part.close()
                 part.file.discard()
 
 
@@ -570,11 +589,13 @@ class _ShardTurns:
     shard's failure (an unusable record under ``on_error="fail"``, a read
     error, one raised by ``at_end`` when it is read to its end) is raised at
     its turn, so a run fails on the same record, with the same message, as
-    when it reads its shards one after another."""
+    when it reads its shards one after another. The parts of a shard read to
+    its end are closed (``close_parts``), so only the shards being read hold
+    open files; :func:`shard_lanes` starts no shard far past the turn."""
 
     def __init__(self, open_parts: Callable[[int], _ShardParts], at_turn: Callable[[_ShardParts], None],
-                 at_end: Callable[[int], None] = lambda index: None):
-        self.open_parts, self.at_turn, self.at_end = open_parts, at_turn, at_end
+                 close_parts: Callable[[_ShardParts], None], at_end: Callable[[int], None] = lambda index: None):
+        self.open_parts, self.at_turn, self.close_parts, self.at_end = open_parts, at_turn, close_parts, at_end
         self.turn = 0
         self.parts: dict[int, _ShardParts] = {}  # of the shards ahead of their turn
         self.every_part: list[_ShardParts] = []  # discarded at the end, appended or not
@@ -586,7 +607,7 @@ class _ShardTurns:
 
     def __exit__(self, *exc: Any) -> None:
         for parts in self.every_part:
-            parts.discard()
+            parts.discard()  # never raises: every part's file goes
 
     def take(self, index: int, item: Union[Chunk, None, BaseException], work: _ChunkWork) -> None:
         """Hand a chunk of shard ``index`` to ``work`` (or note its end, or its failure), then move the turn on."""
@@ -599,10 +620,12 @@ class _ShardTurns:
                 if item is None:
                     self.at_end(index)
                     self.read.add(index)
+                    if index in self.parts:
+                        self.close_parts(self.parts[index])
                 else:
                     work(index, item, None if index == self.turn else self.parts_of(index))
-            except BadInputError as err:
-                self.failures[index] = err
+            except BadInputError as err:  # its traceback would hold the chunk until the turn comes
+                self.failures[index] = err.with_traceback(None)
         self.next_turn()
 
     def parts_of(self, index: int) -> _ShardParts:
@@ -630,7 +653,8 @@ class _ShardsAtOnce(_OnePass):
         self.start_one_pass()
         o = self.outputs
         turns = _ShardTurns(lambda index: _ShardParts(index, o.kept, o.metrics, o.rejected),
-                            lambda parts: self.write(parts.append_to, o.kept, o.metrics, o.rejected))
+                            lambda parts: self.write(parts.append_to, o.kept, o.metrics, o.rejected),
+                            lambda parts: self.write(parts.close))
         with turns, WriteBehind() as self.writes:  # the parts outlive the writes that append them
             self.read_in_turns(turns, lambda _, chunk, parts: self.take(chunk, parts or o))
         self.finish(self.rules.details(pa.table({})))
@@ -740,7 +764,8 @@ class _TwoPass(_OnePass):
     def measure_shards_at_once(self) -> None:
         o = self.outputs
         turns = _ShardTurns(lambda index: _ShardParts(index, None, self.staging, o.rejected),
-                            lambda parts: self.write(parts.append_to, None, self.staging, o.rejected))
+                            lambda parts: self.write(parts.append_to, None, self.staging, o.rejected),
+                            lambda parts: self.write(parts.close))
         with turns, WriteBehind() as self.writes:
             self.read_in_turns(turns, self.stage)
 
@@ -826,7 +851,7 @@ class _TwoPass(_OnePass):
 
         # The kept corpus is written here, in the main thread: the write-behind thread rewrites the metrics.
         turns = _ShardTurns(lambda index: _ShardParts(index, kept, None, None),
-                            lambda parts: parts.append_to(kept, None, None), at_end)
+                            lambda parts: parts.append_to(kept, None, None), _ShardParts.close, at_end)
         with turns:
             self.read_in_turns(turns, copy, parse=False, read=lambda index, options: self.second_pass_chunks(
                 index, read_corpus([self.sources[index]], options)))

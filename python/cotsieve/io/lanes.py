@@ -39,25 +39,32 @@ LaneItem = tuple[int, Union[Chunk, None, BaseException]]
 
 def shard_lanes(sources: list[Source], options: ReadOptions, lanes: int,
                 busy: Optional[Callable[[float], None]] = None,
-                read: Optional[Callable[[int], Generator[Chunk, None, None]]] = None) -> Generator[LaneItem, None, None]:
+                read: Optional[Callable[[int], Generator[Chunk, None, None]]] = None,
+                turn: Optional[Callable[[], int]] = None) -> Generator[LaneItem, None, None]:
     """Read the JSON Lines ``sources`` on ``lanes`` reader threads, each
     taking the next unread shard when it finishes one. Yields ``(index,
     chunk)`` as chunks are ready, ``(index, None)`` when shard ``index`` is
     read, and ``(index, error)`` when its reading failed (its lane goes on
     to the next shard). A shard's chunks come in order; shards interleave.
-    At most one chunk per lane waits for the consumer, so memory stays that
-    of ``lanes`` readers. ``busy`` receives each read's seconds. ``read``
-    gives the chunks of shard ``index`` (default: the whole shard, read with
-    ``options``).
+    At most two chunks per lane wait for the consumer (one queued, one being
+    handed on), so memory stays that of ``lanes`` readers. ``busy`` receives
+    each read's seconds. ``read`` gives the chunks of shard ``index``
+    (default: the whole shard, read with ``options``). ``turn`` gives the
+    first shard the consumer still needs: no shard ``2 * lanes`` or more
+    past it is started (what the consumer sets aside for shards ahead of
+    their turn stays bounded, however slow one shard is).
     """
     handoff: queue.Queue[LaneItem] = queue.Queue(maxsize=lanes)
     stop = threading.Event()
     order = itertools.count()
-    order_lock = threading.Lock()
+    room = threading.Condition()  # woken at each item the consumer takes, when the turn may move
+    window = 2 * lanes
 
     def next_shard() -> int:
-        with order_lock:
-            return next(order)
+        with room:
+            index = next(order)
+            room.wait_for(lambda: stop.is_set() or turn is None or index < turn() + window)
+            return index
 
     def read_shard(index: int) -> None:
         try:
@@ -87,8 +94,12 @@ def shard_lanes(sources: list[Source], options: ReadOptions, lanes: int,
             index, item = handoff.get()
             ended += not isinstance(item, Chunk)
             yield index, item
+            with room:
+                room.notify_all()
     finally:
         stop.set()
+        with room:
+            room.notify_all()
         while any(worker.is_alive() for worker in workers):  # unblock lanes waiting on a full queue
             try:
                 handoff.get_nowait()

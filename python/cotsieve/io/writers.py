@@ -279,7 +279,8 @@ class JsonlKeptWriter:
     def close(self) -> None:
         try:
             self._write_pending(0)
-        finally:
+        finally:  # a failed close leaves nothing to write again
+            self._pending.clear()
             self._stream.close()
             if self._pool is not None and self._owns_pool:
                 self._pool.shutdown()
@@ -414,6 +415,9 @@ class MetricsWriter:
             self.write(table)
 
     def write(self, table: pa.Table) -> None:
+        """Append the table's rows; a table without rows adds nothing (``close`` gives an empty file its schema)."""
+        if not table.num_rows:
+            return
         if self._writer is None:
             self._writer = pq.ParquetWriter(str(self.file.temp), table.schema)
         self._writer.write_table(table)
@@ -423,7 +427,8 @@ class MetricsWriter:
         gives the file its schema when none was."""
         written = self._writer is not None
         if not written and empty is not None:
-            self.write(empty)
+            self._writer = pq.ParquetWriter(str(self.file.temp), empty.schema)
+            self._writer.write_table(empty)
         if self._writer is not None:
             self._writer.close()
         return written
@@ -439,13 +444,17 @@ class MetricsPart:
         self._writer: Optional[pa.ipc.RecordBatchStreamWriter] = None
 
     def write(self, table: pa.Table) -> None:
+        if not table.num_rows:  # as MetricsWriter: no empty row groups
+            return
         self._writer = self._writer or pa.ipc.new_stream(self._stream, table.schema)
         self._writer.write_table(table)
 
     def close(self) -> None:
-        if self._writer is not None and not self._stream.closed:
-            self._writer.close()
-        self._stream.close()
+        try:
+            if self._writer is not None and not self._stream.closed:
+                self._writer.close()
+        finally:
+            self._stream.close()
 
     def tables(self) -> Iterator[pa.Table]:
         """Close, then read back each table written, in order."""
