@@ -73,8 +73,8 @@ def main() -> None:
     console = Console(width=200)
     table = Table(title=f"cotsieve filter over {args.shards} shards of {args.shard_mb} MB, "
                         f"best of {args.rounds} taken in turns")
-    for name in ("compression", "rule", "cores", "shards at once", "MB/s", "CPU s", "MB per CPU s", "busiest thread CPU s",
-                 "speed-up", "peak RSS MB", "same outputs"):
+    for name in ("compression", "rule", "cores", "shards at once", "MB/s", "CPU s", "MB per CPU s",
+                 "busiest thread CPU s", "speed-up", "peak RSS MB", "same outputs"):
         table.add_column(name, justify="left" if name == "compression" else "right")
     lanes = (1, args.shards)
     for compression in args.compression:

@@ -53,7 +53,8 @@ def outputs_of(out):
 
 def same_outputs(a, b):
     """The same files, byte for byte (the metrics compared as a table too, for a readable failure)."""
-    return a["metrics"].equals(b["metrics"]) and all(a[k] == b[k] for k in ("kept", "metrics bytes", "rejected", "files"))
+    same_files = all(a[k] == b[k] for k in ("kept", "metrics bytes", "rejected", "files"))
+    return a["metrics"].equals(b["metrics"]) and same_files
 
 
 def first_shard_last(monkeypatch):

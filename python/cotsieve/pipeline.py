@@ -44,8 +44,8 @@ from .io import EMPTY_LINE, BadInputError, Chunk, ReadOptions, Selection, Source
 from .io.chunks import null_fields
 from .io.kept_parquet import JsonlAsParquetWriter
 from .io.staged import output_folder
-from .io.writers import AtomicFile, JsonlKeptWriter, MetricsPart, MetricsWriter, ParquetKeptWriter, RejectedWriter, WriteBehind, \
-    commit_together, write_json
+from .io.writers import AtomicFile, JsonlKeptWriter, MetricsPart, MetricsWriter, ParquetKeptWriter, RejectedWriter, \
+    WriteBehind, commit_together, write_json
 from .patterns import PatternSet, suggest
 from .progress import Progress, RunProgress, run_progress
 from .rules import TIE_KEY, Rule, RuleSet
@@ -198,7 +198,8 @@ def check_field_names(fields: Sequence[str], analyzer: Analyzer) -> None:
     clashes = [name for name in fields if name in taken]
     if clashes:
         raise UsageError(f"field(s) {clashes} are reserved: metrics.parquet already has a column of that name "
-                         f"(reserved: {', '.join(ID_COLUMNS + DECISION_COLUMNS)}, {_SHARD}, {_ORDINAL} and every metric); "
+                         f"(reserved: {', '.join(ID_COLUMNS + DECISION_COLUMNS)}, {_SHARD}, {_ORDINAL} and every "
+                         f"metric); "
                          f"carry another field, or rename it in the records")
 
 
