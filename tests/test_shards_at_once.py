@@ -75,13 +75,13 @@ def first_shard_last(monkeypatch):
 
     monkeypatch.setattr(lanes, "read_jsonl", reordered)
     appended = []
-    append_to = pipeline._ShardParts.append_to
+    append = pipeline._ShardParts.append
 
-    def counted(self, *outputs):
+    def counted(self):
         appended.append(self)
-        append_to(self, *outputs)
+        append(self)
 
-    monkeypatch.setattr(pipeline._ShardParts, "append_to", counted)
+    monkeypatch.setattr(pipeline._ShardParts, "append", counted)
     return appended
 
 

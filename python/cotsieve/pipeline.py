@@ -530,15 +530,16 @@ class _OnePass:
 class _ShardParts:
     """What a shard read ahead of its turn writes to each of ``kept``,
     ``metrics`` and ``rejected`` (those given), in temporaries beside them,
-    appended to them at the shard's turn: compressed kept members and
-    rejected lines are copied as they are, the metrics read back from Arrow
-    IPC. The same three attributes as :class:`Outputs`, so a pass writes a
-    chunk to either alike."""
+    appended to them at the shard's turn (:meth:`append`): compressed kept
+    members and rejected lines are copied as they are, the metrics read back
+    from Arrow IPC. The same three attributes as :class:`Outputs`, so a pass
+    writes a chunk to either alike."""
 
     def __init__(self, index: int, kept: Optional[_KeptWriter], metrics: Optional[MetricsWriter],
                  rejected: Optional[RejectedWriter]):
         name = f"shard{index}"
         assert kept is None or isinstance(kept, JsonlKeptWriter), "shards at once: a JSON Lines kept corpus"
+        self._outputs = (kept, metrics, rejected)
         self.kept: Optional[JsonlKeptWriter] = None
         self.metrics: Optional[MetricsPart] = None
         self.rejected: Optional[RejectedWriter] = None
@@ -550,8 +551,9 @@ class _ShardParts:
             self.discard()
             raise
 
-    def append_to(self, kept: Optional[_KeptWriter], metrics: Optional[MetricsWriter],
-                  rejected: Optional[RejectedWriter]) -> None:
+    def append(self) -> None:
+        """Append each part to the output it was opened for, then remove the parts' files."""
+        kept, metrics, rejected = self._outputs
         if self.rejected is not None and rejected is not None:
             rejected.append(self.rejected)
         if self.metrics is not None and metrics is not None:
@@ -654,7 +656,7 @@ class _ShardsAtOnce(_OnePass):
         self.start_one_pass()
         o = self.outputs
         turns = _ShardTurns(lambda index: _ShardParts(index, o.kept, o.metrics, o.rejected),
-                            lambda parts: self.write(parts.append_to, o.kept, o.metrics, o.rejected),
+                            lambda parts: self.write(parts.append),
                             lambda parts: self.write(parts.close))
         with turns, WriteBehind() as self.writes:  # the parts outlive the writes that append them
             self.read_in_turns(turns, lambda _, chunk, parts: self.take(chunk, parts or o))
@@ -765,7 +767,7 @@ class _TwoPass(_OnePass):
     def measure_shards_at_once(self) -> None:
         o = self.outputs
         turns = _ShardTurns(lambda index: _ShardParts(index, None, self.staging, o.rejected),
-                            lambda parts: self.write(parts.append_to, None, self.staging, o.rejected),
+                            lambda parts: self.write(parts.append),
                             lambda parts: self.write(parts.close))
         with turns, WriteBehind() as self.writes:
             self.read_in_turns(turns, self.stage)
@@ -852,7 +854,7 @@ class _TwoPass(_OnePass):
 
         # The kept corpus is written here, in the main thread: the write-behind thread rewrites the metrics.
         turns = _ShardTurns(lambda index: _ShardParts(index, kept, None, None),
-                            lambda parts: parts.append_to(kept, None, None), _ShardParts.close, at_end)
+                            _ShardParts.append, _ShardParts.close, at_end)
         with turns:
             self.read_in_turns(turns, copy, parse=False, read=lambda index, options: self.second_pass_chunks(
                 index, read_corpus([self.sources[index]], options)))
